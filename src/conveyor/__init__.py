@@ -1,0 +1,77 @@
+"""conveyor: background jobs for Python, on Redis or an embedded SQLite file.
+
+The public surface is exactly ``__all__`` (a test keeps it so).
+"""
+
+from .clock import Clock, ManualClock
+from .errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ConveyorError,
+    InvalidOptionsError,
+    InvalidStateError,
+    JobError,
+    JobFailedError,
+    JobNotFoundError,
+    LockLostError,
+    PayloadError,
+    PayloadTooLargeError,
+    SchemaError,
+    ScriptError,
+    SerializationError,
+    ValidationError,
+)
+from .job import AttemptError, Job
+from .options import Backoff, JobOptions, JobState, KeepJobs
+from .queue import BulkJob, Queue
+from .signals import Retry, UnrecoverableError
+from .task import Task
+from .worker import (
+    JobContext,
+    JobReport,
+    ProcessJob,
+    SyncJobContext,
+    Worker,
+    WorkerHooks,
+    WorkerSettings,
+)
+
+__all__ = [
+    "AttemptError",
+    "BackendError",
+    "BackendUnavailableError",
+    "Backoff",
+    "BulkJob",
+    "Clock",
+    "ConfigurationError",
+    "ConveyorError",
+    "InvalidOptionsError",
+    "InvalidStateError",
+    "Job",
+    "JobContext",
+    "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobOptions",
+    "JobReport",
+    "JobState",
+    "KeepJobs",
+    "LockLostError",
+    "ManualClock",
+    "PayloadError",
+    "PayloadTooLargeError",
+    "ProcessJob",
+    "Queue",
+    "Retry",
+    "SchemaError",
+    "ScriptError",
+    "SerializationError",
+    "SyncJobContext",
+    "Task",
+    "UnrecoverableError",
+    "ValidationError",
+    "Worker",
+    "WorkerHooks",
+    "WorkerSettings",
+]

@@ -1,0 +1,288 @@
+"""The backend protocol: the one seam between the engine and storage.
+
+The engine (queue facade, worker) validates, serializes, decides policy (retry or fail,
+backoff delay, retention) and passes plain values across this seam; a backend stores them
+and makes every change of a job's state atomic (one Lua script on Redis, one transaction on
+SQLite). No connection or transaction type crosses it, and a backend never reads the
+clock: every call that needs "now" receives ``now_ms`` from the caller.
+
+A refused operation on one job is reported with a :class:`conveyor.errors.Refusal` code so
+that both backends raise the same error with the same words.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..options import JobState, RetentionMs
+
+FinishAction = Literal["complete", "fail", "retry"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job ready to store: payload and options already encoded by the engine."""
+
+    name: str
+    data: bytes
+    options: bytes
+    job_id: str | None = None
+    priority: int = 0
+    delay_ms: int = 0
+    lifo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    job_id: str
+    created: bool
+    """False when a job with the caller's id already existed (idempotent add)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedJob:
+    """What a worker needs to run one attempt; ``token`` fences every later write."""
+
+    job_id: str
+    token: str
+    name: str
+    data: bytes
+    options: bytes
+    attempts_made: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended, decided by the engine, applied atomically by the backend.
+
+    ``result`` is the JSON return value for ``complete``; ``error`` is the JSON error
+    record of this attempt for ``fail``/``retry``; ``reason`` is the short failure text.
+    ``attempts_made`` is the new count including this attempt (a stalled recovery does
+    not count as an attempt). ``retention`` applies to the set the job lands in.
+    """
+
+    job_id: str
+    token: str
+    action: FinishAction
+    attempts_made: int
+    result: bytes = b"null"
+    reason: str = ""
+    error: bytes = b""
+    retry_delay_ms: int = 0
+    retention: RetentionMs = (-1, -1)
+
+
+@dataclass(frozen=True, slots=True)
+class FinishResult:
+    """Per-outcome codes (0 applied, or a negative ``Refusal``), the next jobs, and hints."""
+
+    codes: list[int]
+    jobs: list[FetchedJob]
+    next_delayed_ms: int | None
+    """When the earliest delayed job becomes due, so an idle worker knows when to look."""
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StalledReport:
+    recovered: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """Everything stored about one job, as read by admin calls and job handles."""
+
+    queue: str
+    job_id: str
+    name: str
+    data: bytes
+    options: bytes
+    state: JobState
+    timestamp: int
+    attempts_made: int = 0
+    stalled_count: int = 0
+    delay_ms: int = 0
+    priority: int = 0
+    processed_on: int | None = None
+    finished_on: int | None = None
+    result: bytes | None = None
+    failed_reason: str | None = None
+    progress: bytes | None = None
+    errors: list[bytes] = field(default_factory=list)
+    """One JSON error record per failed attempt, oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a queue's capped event stream; ``event_id`` orders them."""
+
+    event_id: str
+    name: str
+    job_id: str | None
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on the jobs it fetches; while it is renewed they are not stalled."""
+
+    worker_id: str
+    lease_ms: int
+
+
+class Backend(abc.ABC):
+    """Storage for queues. Methods are coroutines; each changes state atomically.
+
+    Implementations must make ``add``, ``finish_and_fetch``, ``check_stalled`` and every
+    admin write a single atomic step, and must compare lease tokens before any write
+    that ends an attempt.
+    """
+
+    url: str
+
+    # -- producing -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def add(self, queue: str, jobs: Sequence[NewJob], now_ms: int) -> list[AddResult]:
+        """Store all jobs or none. A job whose id exists is left as it is (created=False)."""
+
+    # -- working ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def finish_and_fetch(
+        self,
+        queue: str,
+        lease: Lease,
+        outcomes: Sequence[Outcome],
+        fetch: int,
+        now_ms: int,
+    ) -> FinishResult:
+        """Apply outcomes (each fenced by its token), promote due delayed jobs, then move up
+        to ``fetch`` jobs to active under ``lease`` — one round trip for a worker's batch.
+
+        Jobs come in priority order: unprioritized waiting jobs first (FIFO, or LIFO when
+        asked), then prioritized ones by priority. A paused queue fetches nothing.
+        """
+
+    @abc.abstractmethod
+    async def wait_for_work(self, queue: str, timeout_s: float) -> None:
+        """Return when a job may be ready, or after ``timeout_s``; never busy-polls."""
+
+    @abc.abstractmethod
+    async def renew_lease(
+        self, queue: str, lease: Lease, active: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        """Keep ``lease`` alive; return ids of ``active`` (id, token) pairs no longer ours."""
+
+    @abc.abstractmethod
+    async def release_lease(self, queue: str, lease: Lease) -> None:
+        """Drop the lease at shutdown so any job still held is recovered at the next check."""
+
+    @abc.abstractmethod
+    async def check_stalled(
+        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int
+    ) -> StalledReport:
+        """Recover active jobs whose lease is gone: back to waiting, or failed after
+        ``max_stalled`` recoveries. Runs at most once per ``interval_ms`` per queue however
+        many workers call it; a skipped call returns an empty report."""
+
+    @abc.abstractmethod
+    async def update_progress(
+        self, queue: str, job_id: str, progress: bytes, now_ms: int
+    ) -> None:
+        """Store progress (JSON) and emit a progress event; raises for a missing job."""
+
+    @abc.abstractmethod
+    async def add_log(self, queue: str, job_id: str, line: str, keep: int) -> int:
+        """Append a log line, keeping the newest ``keep``; return the number kept."""
+
+    # -- reading ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_job(self, queue: str, job_id: str) -> JobRecord | None: ...
+
+    @abc.abstractmethod
+    async def get_jobs(
+        self, queue: str, state: JobState, offset: int, limit: int, newest_first: bool
+    ) -> list[JobRecord]:
+        """A page of jobs in one state. Finished jobs order by finish time, delayed by due
+        time, prioritized by priority, waiting by the order they will be taken."""
+
+    @abc.abstractmethod
+    async def counts(self, queue: str) -> dict[JobState, int]:
+        """Jobs per state; waiting jobs count as ``paused`` while the queue is paused."""
+
+    @abc.abstractmethod
+    async def get_logs(self, queue: str, job_id: str, offset: int, limit: int) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def is_paused(self, queue: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def queues(self) -> list[str]:
+        """Names of queues that have ever held a job (until obliterated)."""
+
+    @abc.abstractmethod
+    async def read_events(
+        self, queue: str, after: str, count: int, block_ms: int | None
+    ) -> list[Event]:
+        """Events after ``after`` (``"0"`` for the oldest kept, ``"$"`` for new ones only);
+        with ``block_ms`` wait up to that long for at least one."""
+
+    @abc.abstractmethod
+    async def last_event_id(self, queue: str) -> str:
+        """The id of the newest event, or ``"0"``: read after it to see only what follows."""
+
+    # -- admin -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def pause(self, queue: str, paused: bool, now_ms: int) -> None: ...
+
+    @abc.abstractmethod
+    async def drain(self, queue: str, include_delayed: bool, now_ms: int) -> int:
+        """Remove waiting/prioritized (and delayed if asked) jobs; return how many."""
+
+    @abc.abstractmethod
+    async def clean(
+        self, queue: str, state: JobState, older_than_ms: int, limit: int, now_ms: int
+    ) -> list[str]:
+        """Remove up to ``limit`` jobs in ``state`` created or finished before
+        ``now_ms - older_than_ms``; return their ids. Active jobs cannot be cleaned."""
+
+    @abc.abstractmethod
+    async def obliterate(self, queue: str, force: bool) -> None:
+        """Delete the queue and every job in it; refuse while jobs are active unless forced."""
+
+    @abc.abstractmethod
+    async def remove(self, queue: str, job_id: str, now_ms: int) -> int:
+        """Remove a job that is not active: 0, or a negative ``Refusal`` code."""
+
+    @abc.abstractmethod
+    async def retry(self, queue: str, job_ids: Sequence[str] | None, now_ms: int) -> int:
+        """Move failed jobs (these, or all when None) back to waiting with fresh attempts;
+        return how many moved."""
+
+    @abc.abstractmethod
+    async def promote(self, queue: str, job_id: str, now_ms: int) -> int:
+        """Make a delayed job ready now: 0, or a negative ``Refusal`` code."""
+
+    @abc.abstractmethod
+    async def change_priority(self, queue: str, job_id: str, priority: int, now_ms: int) -> int:
+        """Re-rank a job; a waiting job moves between waiting and prioritized as needed."""
+
+    @abc.abstractmethod
+    async def update_data(self, queue: str, job_id: str, data: bytes) -> int:
+        """Replace a job's payload: 0, or a negative ``Refusal`` code."""
+
+    # -- lifecycle -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ``BackendUnavailableError`` unless the storage answers."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def clone(self) -> Backend:
+        """A new, unconnected backend for the same storage (for another thread or loop)."""

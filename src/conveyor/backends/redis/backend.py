@@ -1,0 +1,475 @@
+"""The Redis backend: each state change is one Lua script, each queue one hash slot."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
+
+from redis import exceptions as rx
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from ...errors import BackendUnavailableError, ConfigurationError, ScriptError
+from ...options import STATES, JobState
+from ..base import (
+    AddResult,
+    Backend,
+    Event,
+    FetchedJob,
+    FinishResult,
+    JobRecord,
+    Lease,
+    NewJob,
+    Outcome,
+    StalledReport,
+)
+from . import connection
+from .keys import QueueKeys, registry_key
+from .scripts import SCRIPT_NAMES, source
+
+log = logging.getLogger("conveyor.redis")
+
+EVENTS_MAXLEN = 10_000
+_ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r"}
+_STALLED_REASON = "job stalled more than the allowed number of times (max_stalled)"
+
+
+@contextlib.asynccontextmanager
+async def _translated(url: str) -> AsyncIterator[None]:
+    """Report connection trouble as BackendUnavailableError and script bugs as ScriptError."""
+    try:
+        yield
+    except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        raise BackendUnavailableError(f"Redis at {_redact(url)} is unavailable: {exc}") from exc
+    except rx.AuthenticationError as exc:  # pragma: no cover - subclass of ConnectionError
+        raise BackendUnavailableError(f"Redis refused the credentials: {exc}") from exc
+    except rx.ResponseError as exc:
+        if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+            raise BackendUnavailableError(f"Redis refused the credentials: {exc}") from exc
+        raise ScriptError(f"Redis refused a conveyor command: {exc}") from exc
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisBackend(Backend):
+    """Storage on Redis ≥ 6.2 or Valkey; see ``keys`` for the key schema."""
+
+    def __init__(self, url: str, *, strict: bool = False) -> None:
+        target = connection.parse(url)
+        self.url = url
+        self.prefix = target.prefix
+        self._target = target
+        self._strict = strict
+        self._client: Redis = connection.connect(target)
+        self._scripts: dict[str, AsyncScript] = {
+            name: self._client.register_script(source(name)) for name in SCRIPT_NAMES
+        }
+        self._registered: set[str] = set()
+        self._checked = False
+        self._seq = 0
+
+    def clone(self) -> RedisBackend:
+        return RedisBackend(self.url, strict=self._strict)
+
+    def _keys(self, queue: str) -> QueueKeys:
+        return QueueKeys(self.prefix, queue)
+
+    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if not self._checked:
+            await self.preflight()
+        async with _translated(self.url):
+            return await self._scripts[name](keys=list(keys), args=list(args))
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def preflight(self) -> None:
+        """Warn (or refuse, when strict) if Redis may evict or lose jobs."""
+        self._checked = True
+        async with _translated(self.url):
+            try:
+                policy = await self._client.config_get("maxmemory-policy")
+                persistence = await self._client.config_get("appendonly")
+                saves = await self._client.config_get("save")
+            except rx.ResponseError:
+                log.warning(
+                    "could not check Redis settings (CONFIG GET is not allowed here); make sure"
+                    " maxmemory-policy is noeviction and persistence is on"
+                )
+                return
+        problems = []
+        value = _text(policy.get("maxmemory-policy", policy.get(b"maxmemory-policy", b"")))
+        if value and value != "noeviction":
+            problems.append(
+                f"maxmemory-policy is {value!r}: Redis may evict jobs; set it to 'noeviction'"
+            )
+        aof = _text(persistence.get("appendonly", persistence.get(b"appendonly", b"no")))
+        rdb = _text(saves.get("save", saves.get(b"save", b"")))
+        if aof != "yes" and not rdb.strip():
+            problems.append("persistence is off (no AOF, no RDB saves): a restart loses every job")
+        for problem in problems:
+            if self._strict:
+                self._checked = False
+                raise ConfigurationError(f"Redis at {_redact(self.url)}: {problem}")
+            log.warning("Redis at %s: %s", _redact(self.url), problem)
+
+    async def ping(self) -> None:
+        async with _translated(self.url):
+            await self._client.ping()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # -- producing -----------------------------------------------------------------
+    async def add(self, queue: str, jobs: Sequence[NewJob], now_ms: int) -> list[AddResult]:
+        k = self._keys(queue)
+        args: list[Any] = [now_ms, EVENTS_MAXLEN, len(jobs)]
+        for job in jobs:
+            args += (
+                job.job_id or "",
+                job.name,
+                job.data,
+                job.options,
+                job.priority,
+                job.delay_ms,
+                1 if job.lifo else 0,
+            )
+        if queue not in self._registered:
+            async with _translated(self.url):
+                await self._client.sadd(registry_key(self.prefix), queue)
+            self._registered.add(queue)
+        raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
+        return [AddResult(_text(raw[i]), raw[i + 1] == 1) for i in range(0, len(raw), 2)]
+
+    # -- working -------------------------------------------------------------------
+    async def finish_and_fetch(
+        self,
+        queue: str,
+        lease: Lease,
+        outcomes: Sequence[Outcome],
+        fetch: int,
+        now_ms: int,
+    ) -> FinishResult:
+        k = self._keys(queue)
+        args: list[Any] = [
+            now_ms,
+            EVENTS_MAXLEN,
+            lease.worker_id,
+            lease.lease_ms,
+            self._seq,
+            fetch,
+            len(outcomes),
+        ]
+        for o in outcomes:
+            args += (
+                o.job_id,
+                o.token,
+                _ACTION_CODE[o.action],
+                o.attempts_made,
+                o.result,
+                o.reason,
+                o.error,
+                o.retry_delay_ms,
+                o.retention[0],
+                o.retention[1],
+            )
+        self._seq += fetch
+        keys = [
+            k.base,
+            k.active,
+            k.wait,
+            k.prioritized,
+            k.delayed,
+            k.completed,
+            k.failed,
+            k.events,
+            k.marker,
+            k.meta,
+            k.lease(lease.worker_id),
+        ]
+        codes, flat, next_at, paused = await self._run("finish_and_fetch", keys, args)
+        jobs = [
+            FetchedJob(
+                _text(flat[i]),
+                _text(flat[i + 1]),
+                _text(flat[i + 2]),
+                flat[i + 3],
+                flat[i + 4],
+                int(flat[i + 5]),
+                int(flat[i + 6]),
+            )
+            for i in range(0, len(flat), 7)
+        ]
+        return FinishResult(list(codes), jobs, None if next_at < 0 else int(next_at), paused == 1)
+
+    async def wait_for_work(self, queue: str, timeout_s: float) -> None:
+        async with _translated(self.url):
+            await self._client.bzpopmin(self._keys(queue).marker, max(timeout_s, 0.001))
+
+    async def renew_lease(
+        self, queue: str, lease: Lease, active: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        k = self._keys(queue)
+        args: list[Any] = [lease.lease_ms]
+        for job_id, token in active:
+            args += (job_id, token)
+        lost = await self._run("renew_lease", [k.lease(lease.worker_id), k.active], args)
+        return [_text(x) for x in lost]
+
+    async def release_lease(self, queue: str, lease: Lease) -> None:
+        async with _translated(self.url):
+            await self._client.delete(self._keys(queue).lease(lease.worker_id))
+
+    async def check_stalled(
+        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int
+    ) -> StalledReport:
+        k = self._keys(queue)
+        keys = [k.base, k.active, k.failed, k.events, k.marker, k.stalled_check]
+        args = [now_ms, EVENTS_MAXLEN, max_stalled, interval_ms, _STALLED_REASON]
+        recovered, failed = await self._run("check_stalled", keys, args)
+        return StalledReport([_text(x) for x in recovered], [_text(x) for x in failed])
+
+    async def update_progress(
+        self, queue: str, job_id: str, progress: bytes, now_ms: int
+    ) -> None:
+        k = self._keys(queue)
+        code = await self._run(
+            "update_progress", [k.job(job_id), k.events], [progress, EVENTS_MAXLEN, job_id]
+        )
+        _raise_for(code, queue, job_id, "update progress of")
+
+    async def add_log(self, queue: str, job_id: str, line: str, keep: int) -> int:
+        k = self._keys(queue)
+        count = int(await self._run("add_log", [k.job(job_id), k.logs(job_id)], [line, keep]))
+        _raise_for(min(count, 0), queue, job_id, "log to")
+        return count
+
+    # -- reading -------------------------------------------------------------------
+    async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
+        async with _translated(self.url):
+            raw = await self._client.hgetall(self._keys(queue).job(job_id))
+        if not raw:
+            return None
+        paused = False
+        if raw.get(b"state") == b"waiting":
+            paused = await self.is_paused(queue)
+        return _record(queue, job_id, raw, paused)
+
+    async def get_jobs(
+        self, queue: str, state: JobState, offset: int, limit: int, newest_first: bool
+    ) -> list[JobRecord]:
+        k = self._keys(queue)
+        paused = await self.is_paused(queue)
+        if state in ("waiting", "paused") and (state == "paused") != paused:
+            return []
+        end = offset + limit - 1
+        async with _translated(self.url):
+            if state in ("waiting", "paused"):
+                # The wait list is taken from the right: the next job is at index -1.
+                if newest_first:
+                    ids = await self._client.lrange(k.wait, offset, end)
+                else:
+                    ids = (await self._client.lrange(k.wait, -end - 1, -offset - 1))[::-1]
+            elif state == "active":
+                ids = sorted(await self._client.hkeys(k.active), key=_id_order)
+                ids = (ids[::-1] if newest_first else ids)[offset : end + 1]
+            else:
+                key = k.key(state)
+                if newest_first:
+                    ids = await self._client.zrevrange(key, offset, end)
+                else:
+                    ids = await self._client.zrange(key, offset, end)
+            pipe = self._client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(k.job(_text(job_id)))
+            rows = await pipe.execute()
+        return [
+            _record(queue, _text(job_id), row, paused)
+            for job_id, row in zip(ids, rows, strict=True)
+            if row
+        ]
+
+    async def counts(self, queue: str) -> dict[JobState, int]:
+        k = self._keys(queue)
+        async with _translated(self.url):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hexists(k.meta, "paused")
+            pipe.llen(k.wait)
+            pipe.zcard(k.prioritized)
+            pipe.zcard(k.delayed)
+            pipe.hlen(k.active)
+            pipe.zcard(k.waiting_children)
+            pipe.zcard(k.completed)
+            pipe.zcard(k.failed)
+            paused, *sizes = await pipe.execute()
+        counts = dict.fromkeys(STATES, 0)
+        names: list[JobState] = [
+            "waiting",
+            "prioritized",
+            "delayed",
+            "active",
+            "waiting-children",
+            "completed",
+            "failed",
+        ]
+        for name, size in zip(names, sizes, strict=True):
+            counts[name] = int(size)
+        if paused:
+            counts["paused"], counts["waiting"] = counts["waiting"], 0
+        return counts
+
+    async def get_logs(self, queue: str, job_id: str, offset: int, limit: int) -> list[str]:
+        async with _translated(self.url):
+            lines = await self._client.lrange(
+                self._keys(queue).logs(job_id), offset, offset + limit - 1
+            )
+        return [_text(x) for x in lines]
+
+    async def is_paused(self, queue: str) -> bool:
+        async with _translated(self.url):
+            return bool(await self._client.hexists(self._keys(queue).meta, "paused"))
+
+    async def queues(self) -> list[str]:
+        async with _translated(self.url):
+            names = await self._client.smembers(registry_key(self.prefix))
+        return sorted(_text(x) for x in names)
+
+    async def read_events(
+        self, queue: str, after: str, count: int, block_ms: int | None
+    ) -> list[Event]:
+        key = self._keys(queue).events
+        async with _translated(self.url):
+            reply = await self._client.xread({key: after}, count=count, block=block_ms)
+        events = []
+        for _stream, entries in reply or []:
+            for event_id, fields in entries:
+                decoded = {_text(a): _text(b) for a, b in fields.items()}
+                name = decoded.pop("event", "")
+                job_id = decoded.pop("jobId", "") or None
+                events.append(Event(_text(event_id), name, job_id, decoded))
+        return events
+
+    async def last_event_id(self, queue: str) -> str:
+        async with _translated(self.url):
+            last = await self._client.xrevrange(self._keys(queue).events, count=1)
+        return _text(last[0][0]) if last else "0"
+
+    # -- admin ---------------------------------------------------------------------
+    async def pause(self, queue: str, paused: bool, now_ms: int) -> None:
+        k = self._keys(queue)
+        await self._run("pause", [k.meta, k.events, k.marker], [int(paused), EVENTS_MAXLEN])
+
+    async def drain(self, queue: str, include_delayed: bool, now_ms: int) -> int:
+        k = self._keys(queue)
+        keys = [k.base, k.wait, k.prioritized, k.delayed, k.events]
+        return int(await self._run("drain", keys, [int(include_delayed), EVENTS_MAXLEN]))
+
+    async def clean(
+        self, queue: str, state: JobState, older_than_ms: int, limit: int, now_ms: int
+    ) -> list[str]:
+        k = self._keys(queue)
+        if state in ("active",):
+            return []
+        key = k.wait if state in ("waiting", "paused") else k.key(state)
+        name = "waiting" if state == "paused" else state
+        args = [name, now_ms - older_than_ms, limit, EVENTS_MAXLEN]
+        ids = await self._run("clean", [k.base, key, k.events], args)
+        return [_text(x) for x in ids]
+
+    async def obliterate(self, queue: str, force: bool) -> None:
+        k = self._keys(queue)
+        while True:
+            left = int(await self._run("obliterate", [k.base, k.meta, k.active], [int(force), 5000]))
+            if left < 0:
+                from ...errors import InvalidStateError
+
+                raise InvalidStateError(
+                    f"cannot obliterate queue {queue!r} while jobs are active (use force)",
+                    queue=queue,
+                    job_id="*",
+                    state="active",
+                )
+            if left == 0:
+                break
+        async with _translated(self.url):
+            await self._client.srem(registry_key(self.prefix), queue)
+        self._registered.discard(queue)
+
+    async def remove(self, queue: str, job_id: str, now_ms: int) -> int:
+        k = self._keys(queue)
+        return int(await self._run("remove", [k.base, k.active, k.events], [job_id, EVENTS_MAXLEN]))
+
+    async def retry(self, queue: str, job_ids: Sequence[str] | None, now_ms: int) -> int:
+        k = self._keys(queue)
+        args: list[Any] = [EVENTS_MAXLEN, 1 if job_ids is None else 0, *(job_ids or ())]
+        return int(await self._run("retry", [k.base, k.failed, k.events, k.marker], args))
+
+    async def promote(self, queue: str, job_id: str, now_ms: int) -> int:
+        k = self._keys(queue)
+        keys = [k.base, k.delayed, k.events, k.marker]
+        return int(await self._run("promote", keys, [job_id, EVENTS_MAXLEN]))
+
+    async def change_priority(self, queue: str, job_id: str, priority: int, now_ms: int) -> int:
+        k = self._keys(queue)
+        keys = [k.base, k.wait, k.prioritized]
+        return int(await self._run("change_priority", keys, [job_id, priority]))
+
+    async def update_data(self, queue: str, job_id: str, data: bytes) -> int:
+        return int(await self._run("update_data", [self._keys(queue).job(job_id)], [data]))
+
+
+def _raise_for(code: int, queue: str, job_id: str, action: str) -> None:
+    if code < 0:
+        from ...errors import Refusal
+
+        raise Refusal(code).error(queue=queue, job_id=job_id, action=action)
+
+
+def _id_order(job_id: bytes) -> tuple[int, bytes]:
+    return (0, b"%020d" % int(job_id)) if job_id.isdigit() else (1, job_id)
+
+
+def _int(raw: dict[bytes, bytes], key: bytes, default: int = 0) -> int:
+    value = raw.get(key)
+    return int(value) if value is not None else default
+
+
+def _record(queue: str, job_id: str, raw: dict[bytes, bytes], paused: bool) -> JobRecord:
+    state = _text(raw.get(b"state", b"waiting"))
+    if state == "waiting" and paused:
+        state = "paused"
+    errors = sorted(
+        ((int(key[4:]), value) for key, value in raw.items() if key.startswith(b"err:")),
+        key=lambda pair: pair[0],
+    )
+    processed = raw.get(b"processedOn")
+    finished = raw.get(b"finishedOn")
+    reason = raw.get(b"failedReason")
+    return JobRecord(
+        queue=queue,
+        job_id=job_id,
+        name=_text(raw.get(b"name", b"")),
+        data=raw.get(b"data", b"null"),
+        options=raw.get(b"opts", b"{}"),
+        state=cast(JobState, state),
+        timestamp=_int(raw, b"timestamp"),
+        attempts_made=_int(raw, b"attemptsMade"),
+        stalled_count=_int(raw, b"stalledCounter"),
+        delay_ms=_int(raw, b"delay"),
+        priority=_int(raw, b"priority"),
+        processed_on=int(processed) if processed else None,
+        finished_on=int(finished) if finished else None,
+        result=raw.get(b"returnvalue"),
+        failed_reason=_text(reason) if reason is not None else None,
+        progress=raw.get(b"progress"),
+        errors=[value for _, value in errors],
+    )

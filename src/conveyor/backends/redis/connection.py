@@ -1,0 +1,101 @@
+"""Turn a conveyor Redis URL into a redis-py asyncio client.
+
+Accepted forms (``?prefix=name`` may follow any of them; other query options go to
+redis-py)::
+
+    redis://[[user]:password@]host[:port][/db]
+    rediss://...                      TLS; ssl_* options as query parameters
+    unix:///path/to/redis.sock[?db=N]
+    redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.sentinel import Sentinel
+
+from ...errors import ConfigurationError
+from .keys import DEFAULT_PREFIX
+
+SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
+_COMMON: dict[str, Any] = {"socket_connect_timeout": 5.0, "health_check_interval": 0}
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    url: str
+    prefix: str
+
+
+def parse(url: str) -> RedisTarget:
+    """Split off conveyor's own query options and check the URL's shape."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed Redis URL {url!r}: {exc}") from exc
+    if parts.scheme not in SCHEMES:
+        raise ConfigurationError(
+            f"unsupported URL scheme {parts.scheme!r} in {url!r}; use one of {', '.join(SCHEMES)}"
+        )
+    prefix = DEFAULT_PREFIX
+    rest = []
+    for key, value in query:
+        if key == "prefix":
+            if not value or "{" in value or "}" in value:
+                raise ConfigurationError(f"prefix must be non-empty and without braces: {value!r}")
+            prefix = value
+        else:
+            rest.append((key, value))
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigurationError(f"Redis URL {url!r} names no host")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed Redis URL {url!r}: {exc}") from exc
+    clean = urlunsplit(parts._replace(query=urlencode(rest)))
+    return RedisTarget(clean, prefix)
+
+
+def connect(target: RedisTarget) -> Redis:
+    """Build an unconnected client (connections open on first use)."""
+    parts = urlsplit(target.url)
+    if parts.scheme.endswith("+sentinel"):
+        return _sentinel_master(parts)
+    try:
+        return Redis.from_url(target.url, **_COMMON)
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed Redis URL {target.url!r}: {exc}") from exc
+
+
+def _sentinel_master(parts: Any) -> Redis:
+    netloc = parts.netloc.rsplit("@", 1)
+    auth, hosts = (netloc[0], netloc[1]) if len(netloc) == 2 else ("", netloc[0])
+    username, _, password = auth.partition(":")
+    nodes = []
+    for item in hosts.split(","):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(f"sentinel address {item!r} must be host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ConfigurationError("a sentinel URL names the service: redis+sentinel://h:p/service")
+    service = path[0]
+    db = int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
+    options: dict[str, Any] = dict(parse_qsl(parts.query))
+    kwargs: dict[str, Any] = {
+        "db": db,
+        "username": unquote(username) or None,
+        "password": unquote(password) or None,
+        **_COMMON,
+    }
+    if parts.scheme.startswith("rediss"):
+        kwargs["ssl"] = True
+    sentinel_kwargs = {"password": options.get("sentinel_password")} if options else None
+    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs, **_COMMON)
+    return sentinel.master_for(service, **kwargs)

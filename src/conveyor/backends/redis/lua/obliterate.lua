@@ -1,0 +1,47 @@
+--[[
+  obliterate: delete a queue and its jobs, a chunk per call (Backend.obliterate).
+  KEYS[1] base   KEYS[2] meta   KEYS[3] active
+  ARGV[1] 1 to proceed although jobs are active   ARGV[2] jobs to delete in this call
+  The queue is paused by the first call so nothing starts while chunks are deleted.
+  Returns how many jobs remain (call again until 0), or -3 when jobs are active and
+  ARGV[1] is not 1.
+]]
+--@include delete_jobs
+local base = KEYS[1]
+if ARGV[1] ~= '1' and redis.call('HLEN', KEYS[3]) > 0 then return -3 end
+redis.call('HSET', KEYS[2], 'paused', '1')
+local budget = tonumber(ARGV[2])
+local lists = { 'wait' }
+local sets = { 'prioritized', 'delayed', 'completed', 'failed', 'waiting-children' }
+for _, name in ipairs(lists) do
+  local key = base .. name
+  while budget > 0 do
+    local ids = redis.call('LRANGE', key, 0, math.min(budget, 1000) - 1)
+    if #ids == 0 then break end
+    delete_jobs(base, ids)
+    redis.call('LTRIM', key, #ids, -1)
+    budget = budget - #ids
+  end
+end
+for _, name in ipairs(sets) do
+  local key = base .. name
+  while budget > 0 do
+    local ids = redis.call('ZRANGE', key, 0, math.min(budget, 1000) - 1)
+    if #ids == 0 then break end
+    delete_jobs(base, ids)
+    redis.call('ZREM', key, unpack(ids))
+    budget = budget - #ids
+  end
+end
+if budget > 0 then
+  local active = redis.call('HKEYS', KEYS[3])
+  delete_jobs(base, active)
+  budget = budget - #active
+  redis.call('DEL', KEYS[3])
+end
+if budget > 0 then
+  redis.call('DEL', base .. 'id', base .. 'pc', base .. 'events', base .. 'marker',
+    base .. 'stalled-check', KEYS[2])
+  return 0
+end
+return 1

@@ -1,0 +1,23 @@
+--[[
+  remove: delete one job that is not running (Backend.remove).
+  KEYS[1] base   KEYS[2] active   KEYS[3] events
+  ARGV[1] job id   ARGV[2] events maxlen
+  Returns 0; -1 no such job; -3 the job is active (its worker owns it).
+  Events: removed.
+]]
+--@include emit
+--@include delete_jobs
+local base = KEYS[1]
+local id = ARGV[1]
+local jobKey = base .. 'job:' .. id
+local state = redis.call('HGET', jobKey, 'state')
+if not state then return -1 end
+if redis.call('HEXISTS', KEYS[2], id) == 1 then return -3 end
+if state == 'waiting' then
+  redis.call('LREM', base .. 'wait', 0, id)
+else
+  redis.call('ZREM', base .. state, id)
+end
+delete_jobs(base, { id })
+emit(KEYS[3], ARGV[2], 'removed', id)
+return 0

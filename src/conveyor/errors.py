@@ -1,0 +1,149 @@
+"""Every error conveyor raises, under one root, and the signals a handler may raise.
+
+The tree::
+
+    ConveyorError
+    ├── ConfigurationError            bad URL, bad option, bad setting
+    │   └── InvalidOptionsError       a job option that cannot be honoured
+    ├── BackendError                  the storage refused or went away
+    │   ├── BackendUnavailableError   cannot connect / connection lost
+    │   ├── ScriptError               a Lua script or SQL statement failed unexpectedly
+    │   └── SchemaError               a database this version cannot use (newer, corrupt, foreign)
+    ├── JobError                      an operation on one job was refused
+    │   ├── JobNotFoundError
+    │   ├── LockLostError             the caller no longer holds the job's lease token
+    │   └── InvalidStateError         the job is not in a state that allows the operation
+    ├── PayloadError                  the payload cannot be stored
+    │   ├── SerializationError        not JSON-encodable, or stored bytes that do not decode
+    │   ├── PayloadTooLargeError
+    │   └── ValidationError           does not match the payload type declared for the job name
+    └── JobFailedError                ``await job.wait()`` on a job that failed
+        (and ``TimeoutError`` from the standard library when ``wait`` times out)
+
+Signals a handler raises to steer its own job are not errors and live apart, in
+:mod:`conveyor.signals`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ConveyorError(Exception):
+    """Root of every error raised by conveyor."""
+
+
+class ConfigurationError(ConveyorError):
+    """A URL, option or setting is wrong; nothing was stored."""
+
+
+class InvalidOptionsError(ConfigurationError):
+    """A job option is out of range or unknown; the job was not stored."""
+
+
+class BackendError(ConveyorError):
+    """The backend failed to carry out an operation."""
+
+
+class BackendUnavailableError(BackendError):
+    """The backend cannot be reached (refused, timed out, connection dropped)."""
+
+
+class ScriptError(BackendError):
+    """A storage script failed in a way no caller input explains."""
+
+
+class SchemaError(BackendError):
+    """The database was written by another program or a newer conveyor, or is damaged."""
+
+
+class JobError(ConveyorError):
+    """An operation on a single job was refused."""
+
+    def __init__(self, message: str, *, queue: str, job_id: str, state: str | None = None):
+        super().__init__(message)
+        self.queue = queue
+        self.job_id = job_id
+        self.state = state
+
+
+class JobNotFoundError(JobError):
+    """No job with this id exists in the queue (never added, or removed)."""
+
+
+class LockLostError(JobError):
+    """The caller's lease token is no longer the job's: another worker may own it now."""
+
+
+class InvalidStateError(JobError):
+    """The job's state does not allow the operation (e.g. promoting a job that is not delayed)."""
+
+
+class PayloadError(ConveyorError):
+    """A payload cannot be stored; nothing was stored."""
+
+
+class SerializationError(PayloadError):
+    """A value cannot be encoded to JSON, or stored bytes cannot be decoded."""
+
+
+class PayloadTooLargeError(PayloadError):
+    """The encoded payload is larger than the queue's limit."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"payload is {size} bytes, over the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class ValidationError(PayloadError):
+    """The payload does not match the type declared for the job name."""
+
+    def __init__(self, message: str, *, job_name: str):
+        super().__init__(f"payload for job {job_name!r} is invalid: {message}")
+        self.job_name = job_name
+
+
+class JobFailedError(ConveyorError):
+    """Raised by ``Job.wait`` when the awaited job ended in the failed state."""
+
+    def __init__(self, *, queue: str, job_id: str, reason: str):
+        super().__init__(f"job {job_id} in queue {queue!r} failed: {reason}")
+        self.queue = queue
+        self.job_id = job_id
+        self.reason = reason
+
+
+class Refusal(enum.IntEnum):
+    """Negative codes a backend operation returns when it refuses; both backends share them.
+
+    One table maps each code to one exception and one sentence, so the words a user reads
+    do not depend on the backend.
+    """
+
+    JOB_NOT_FOUND = -1
+    LOCK_LOST = -2
+    INVALID_STATE = -3
+
+    def error(self, *, queue: str, job_id: str, state: str | None = None, action: str) -> JobError:
+        """Build the exception for this refusal of ``action`` on one job."""
+        if self is Refusal.JOB_NOT_FOUND:
+            return JobNotFoundError(
+                f"cannot {action} job {job_id} in queue {queue!r}: no such job",
+                queue=queue,
+                job_id=job_id,
+            )
+        if self is Refusal.LOCK_LOST:
+            return LockLostError(
+                f"cannot {action} job {job_id} in queue {queue!r}: its lease token is no longer"
+                " ours (the job was recovered as stalled or finished elsewhere)",
+                queue=queue,
+                job_id=job_id,
+            )
+        where = f" (it is {state})" if state else ""
+        return InvalidStateError(
+            f"cannot {action} job {job_id} in queue {queue!r}: wrong state{where}",
+            queue=queue,
+            job_id=job_id,
+            state=state,
+        )

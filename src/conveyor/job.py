@@ -1,0 +1,189 @@
+"""Job handles: a snapshot of one stored job and the calls that act on it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .errors import JobFailedError, JobNotFoundError
+from .options import JobOptions, JobState
+from .serialization import load_options, loads
+
+if TYPE_CHECKING:
+    from .backends.base import JobRecord
+    from .queue import Queue
+
+R = TypeVar("R")
+
+_FINAL_EVENTS = frozenset({"completed", "failed", "removed"})
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptError:
+    """What went wrong in one attempt, kept on the job for every attempt."""
+
+    attempt: int
+    type: str
+    message: str
+    stack: str
+    at: int
+
+
+class Job(Generic[R]):
+    """A stored job as last read; ``refresh()`` reads it again.
+
+    ``R`` is the type of the handler's return value, so ``await job.wait()`` is typed.
+    """
+
+    __slots__ = ("_record", "queue")
+
+    def __init__(self, queue: Queue, record: JobRecord) -> None:
+        self.queue = queue
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<Job {self.queue.name}/{self.id} {self.name!r} {self.state}>"
+
+    @property
+    def id(self) -> str:
+        return self._record.job_id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def state(self) -> JobState:
+        """The state when last read; ``await job.get_state()`` reads it now."""
+        return self._record.state
+
+    @property
+    def data(self) -> Any:
+        """The payload, decoded into the job name's declared type when there is one."""
+        return self.queue.decode_payload(self.name, self._record.data)
+
+    @property
+    def raw_data(self) -> bytes:
+        return self._record.data
+
+    @property
+    def options(self) -> JobOptions:
+        return load_options(self._record.options)
+
+    @property
+    def attempts_made(self) -> int:
+        return self._record.attempts_made
+
+    @property
+    def stalled_count(self) -> int:
+        return self._record.stalled_count
+
+    @property
+    def timestamp(self) -> int:
+        """When the job was added, in ms since the epoch."""
+        return self._record.timestamp
+
+    @property
+    def processed_on(self) -> int | None:
+        return self._record.processed_on
+
+    @property
+    def finished_on(self) -> int | None:
+        return self._record.finished_on
+
+    @property
+    def priority(self) -> int:
+        return self._record.priority
+
+    @property
+    def result(self) -> R | None:
+        """The handler's return value once completed, else None."""
+        raw = self._record.result
+        return None if raw is None else loads(raw)  # type: ignore[no-any-return]
+
+    @property
+    def failed_reason(self) -> str | None:
+        return self._record.failed_reason
+
+    @property
+    def progress(self) -> Any:
+        raw = self._record.progress
+        return None if raw is None else loads(raw)
+
+    @property
+    def errors(self) -> list[AttemptError]:
+        """One entry per failed attempt, oldest first (stack traces included)."""
+        return [AttemptError(**loads(raw)) for raw in self._record.errors]
+
+    @property
+    def stacktrace(self) -> str | None:
+        """The stack trace of the latest failed attempt."""
+        errors = self.errors
+        return errors[-1].stack if errors else None
+
+    async def refresh(self) -> Job[R]:
+        record = await self.queue.backend.get_job(self.queue.name, self.id)
+        if record is None:
+            raise JobNotFoundError(
+                f"job {self.id} in queue {self.queue.name!r} no longer exists",
+                queue=self.queue.name,
+                job_id=self.id,
+            )
+        self._record = record
+        return self
+
+    async def get_state(self) -> JobState:
+        return (await self.refresh()).state
+
+    async def logs(self, offset: int = 0, limit: int = 1000) -> list[str]:
+        return await self.queue.backend.get_logs(self.queue.name, self.id, offset, limit)
+
+    async def remove(self) -> None:
+        await self.queue.remove(self.id)
+
+    async def retry(self) -> None:
+        await self.queue.retry(self.id)
+
+    async def promote(self) -> None:
+        await self.queue.promote(self.id)
+
+    async def change_priority(self, priority: int) -> None:
+        await self.queue.change_priority(self.id, priority)
+
+    async def update_data(self, data: Any) -> None:
+        await self.queue.update_data(self.id, data)
+
+    async def wait(self, timeout: float | None = None) -> R:
+        """Wait until the job finishes; return its result or raise ``JobFailedError``.
+
+        Listens on the queue's event stream, so it wakes as soon as the job ends; raises
+        ``TimeoutError`` after ``timeout`` seconds.
+        """
+        backend, queue = self.queue.backend, self.queue.name
+        deadline = None if timeout is None else time.monotonic() + timeout
+        after = await backend.last_event_id(queue)
+        await self.refresh()
+        while True:
+            if self.state == "completed":
+                return self.result  # type: ignore[return-value]
+            if self.state == "failed":
+                raise JobFailedError(
+                    queue=queue, job_id=self.id, reason=self.failed_reason or "unknown"
+                )
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"job {self.id} in queue {queue!r} did not finish in time")
+            block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
+            events = await backend.read_events(queue, after, 1000, block)
+            for event in events:
+                after = event.event_id
+                if event.job_id != self.id or event.name not in _FINAL_EVENTS:
+                    continue
+                if event.name == "completed" and "returnvalue" in event.fields:
+                    return loads(event.fields["returnvalue"])  # type: ignore[no-any-return]
+                if event.name == "failed":
+                    raise JobFailedError(
+                        queue=queue, job_id=self.id, reason=event.fields.get("reason", "")
+                    )
+                await self.refresh()

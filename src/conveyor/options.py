@@ -1,0 +1,204 @@
+"""Job options: one frozen dataclass, the queue's defaults, and per-add overrides.
+
+Durations are seconds (``float`` or ``timedelta``) at the API and whole milliseconds inside.
+Options travel with the job (stored beside its data), so any worker reads the same policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal, TypedDict
+
+from .errors import InvalidOptionsError
+
+Seconds = float | int | timedelta
+
+
+def to_ms(value: Seconds, what: str) -> int:
+    """Convert a user duration to whole milliseconds, refusing negatives."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0 or seconds != seconds:
+        raise InvalidOptionsError(f"{what} must be zero or more seconds, got {value!r}")
+    return round(seconds * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How long to wait before the next attempt.
+
+    ``kind`` is ``"fixed"``, ``"exponential"`` (``delay * 2 ** (attempt - 1)``) or the name of
+    a custom strategy registered on the worker. ``jitter`` (0..1) takes a random share off
+    each delay so that retries of many jobs spread out; ``max_delay`` caps it.
+    """
+
+    kind: str = "fixed"
+    delay: float = 1.0
+    jitter: float = 0.0
+    max_delay: float | None = None
+
+    @classmethod
+    def fixed(cls, delay: Seconds, *, jitter: float = 0.0) -> Backoff:
+        return cls("fixed", to_ms(delay, "backoff delay") / 1000, jitter)
+
+    @classmethod
+    def exponential(
+        cls, delay: Seconds, *, jitter: float = 0.0, max_delay: Seconds | None = None
+    ) -> Backoff:
+        cap = None if max_delay is None else to_ms(max_delay, "max_delay") / 1000
+        return cls("exponential", to_ms(delay, "backoff delay") / 1000, jitter, cap)
+
+    @classmethod
+    def custom(cls, name: str) -> Backoff:
+        """A strategy registered on the worker under ``name`` computes each delay."""
+        return cls(name)
+
+
+@dataclass(frozen=True, slots=True)
+class KeepJobs:
+    """How many finished jobs to keep: the last ``count``, those younger than ``age``, or both."""
+
+    count: int | None = None
+    age: float | None = None
+
+
+Retention = bool | int | KeepJobs
+"""``True`` removes at once, ``False`` keeps forever, an int keeps the last N."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """Every per-job option (DESIGN §2); a queue holds defaults, ``add`` overrides them."""
+
+    attempts: int = 1
+    backoff: Backoff | None = None
+    delay: float = 0.0
+    priority: int = 0
+    timeout: float | None = None
+    lifo: bool = False
+    remove_on_complete: Retention = field(default_factory=lambda: KeepJobs(1000, 24 * 3600.0))
+    remove_on_fail: Retention = field(default_factory=lambda: KeepJobs(None, 7 * 24 * 3600.0))
+    dead_letter: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or self.attempts < 1:
+            raise InvalidOptionsError(f"attempts must be an int of 1 or more, got {self.attempts!r}")
+        if not isinstance(self.priority, int) or not 0 <= self.priority <= 2_097_152:
+            raise InvalidOptionsError(
+                f"priority must be an int from 0 (none) to 2097152, got {self.priority!r}"
+            )
+        to_ms(self.delay, "delay")
+        if self.timeout is not None and to_ms(self.timeout, "timeout") == 0:
+            raise InvalidOptionsError("timeout must be positive or None")
+        if self.lifo and self.priority:
+            raise InvalidOptionsError("lifo cannot be combined with a priority")
+        for name in ("remove_on_complete", "remove_on_fail"):
+            _check_retention(name, getattr(self, name))
+        if self.backoff is not None:
+            _check_backoff(self.backoff)
+        if self.dead_letter is not None and not self.dead_letter:
+            raise InvalidOptionsError("dead_letter must be a queue name or None")
+
+
+def _check_retention(name: str, value: object) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidOptionsError(f"{name} must keep zero or more jobs, got {value}")
+        return
+    if isinstance(value, KeepJobs):
+        if value.count is not None and value.count < 0:
+            raise InvalidOptionsError(f"{name}.count must be zero or more")
+        if value.age is not None:
+            to_ms(value.age, f"{name}.age")
+        return
+    raise InvalidOptionsError(f"{name} must be a bool, an int or KeepJobs, got {value!r}")
+
+
+def _check_backoff(backoff: Backoff) -> None:
+    if not backoff.kind:
+        raise InvalidOptionsError("backoff kind must be a non-empty name")
+    to_ms(backoff.delay, "backoff delay")
+    if not 0.0 <= backoff.jitter <= 1.0:
+        raise InvalidOptionsError(f"backoff jitter must be within 0..1, got {backoff.jitter}")
+    if backoff.max_delay is not None:
+        to_ms(backoff.max_delay, "backoff max_delay")
+
+
+class JobOverrides(TypedDict, total=False):
+    """The options ``add`` accepts as keywords; any it leaves out come from the queue."""
+
+    attempts: int
+    backoff: Backoff | None
+    delay: Seconds
+    priority: int
+    timeout: Seconds | None
+    lifo: bool
+    remove_on_complete: Retention
+    remove_on_fail: Retention
+    dead_letter: str | None
+
+
+def resolve(defaults: JobOptions, overrides: JobOverrides) -> JobOptions:
+    """Apply per-add overrides to the queue's defaults, with a clear error for unknown names."""
+    if not overrides:
+        return defaults
+    values: dict[str, object] = dict(overrides)
+    for key in ("delay", "timeout"):
+        value = values.get(key)
+        if isinstance(value, timedelta):
+            values[key] = value.total_seconds()
+    unknown = set(values) - {f.name for f in dataclasses.fields(JobOptions)}
+    if unknown:
+        raise InvalidOptionsError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+    try:
+        return dataclasses.replace(defaults, **values)  # type: ignore[arg-type]
+    except TypeError as exc:  # pragma: no cover - guarded by the check above
+        raise InvalidOptionsError(str(exc)) from exc
+
+
+RetentionMs = tuple[int, int]
+"""(max age in ms or -1, max count or -1); (0, 0) means remove at once."""
+
+KEEP_FOREVER: RetentionMs = (-1, -1)
+REMOVE_NOW: RetentionMs = (0, 0)
+
+
+def retention_ms(value: Retention) -> RetentionMs:
+    """Flatten a retention setting into the two numbers backends apply."""
+    if value is True:
+        return REMOVE_NOW
+    if value is False:
+        return KEEP_FOREVER
+    if isinstance(value, int):
+        return (-1, value) if value > 0 else REMOVE_NOW
+    age = -1 if value.age is None else to_ms(value.age, "retention age")
+    count = -1 if value.count is None else value.count
+    if age == 0 or count == 0:
+        return REMOVE_NOW
+    return (age, count)
+
+
+JobState = Literal[
+    "waiting",
+    "prioritized",
+    "delayed",
+    "active",
+    "waiting-children",
+    "completed",
+    "failed",
+    "paused",
+]
+
+STATES: tuple[JobState, ...] = (
+    "waiting",
+    "prioritized",
+    "delayed",
+    "active",
+    "waiting-children",
+    "completed",
+    "failed",
+    "paused",
+)

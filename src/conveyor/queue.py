@@ -1,0 +1,292 @@
+"""The queue facade: validate, serialize and apply defaults once, then call the backend."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Unpack, overload
+
+from . import payloads
+from .backends import from_url
+from .backends.base import Backend, Event, JobRecord, NewJob
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import ConfigurationError, InvalidOptionsError, Refusal
+from .job import Job
+from .options import STATES, JobOptions, JobOverrides, JobState, Seconds, resolve, to_ms
+from .serialization import dump_options
+from .task import Task, handler_kind
+from .wakeup import notify_local
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+DEFAULT_MAX_PAYLOAD = 512 * 1024
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
+
+
+@dataclass(frozen=True, slots=True)
+class BulkJob:
+    """One entry of ``add_bulk``: the job's name, payload, optional id and option overrides."""
+
+    name: str
+    data: Any = None
+    job_id: str | None = None
+    options: JobOverrides = field(default_factory=lambda: JobOverrides())
+
+
+class Queue:
+    """A named queue on a backend; also the registry of the job names it handles.
+
+    ``url`` (or ``CONVEYOR_URL``, or the SQLite default) picks the backend; pass
+    ``backend`` to share one connection between several queues.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        backend: Backend | None = None,
+        defaults: JobOptions | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if not _QUEUE_NAME.match(name):
+            raise ConfigurationError(
+                f"queue name {name!r} must be 1-200 letters, digits, '.', '_' or '-'"
+            )
+        self.name = name
+        self.backend = backend if backend is not None else from_url(url)
+        self.defaults = defaults if defaults is not None else JobOptions()
+        self.max_payload_bytes = max_payload_bytes
+        self.clock = clock
+        self.tasks: dict[str, Task[Any, Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.name!r} on {self.backend.url}>"
+
+    # -- registry --------------------------------------------------------------------
+    def job(
+        self,
+        name: str | None = None,
+        *,
+        payload: type[T] | None = None,
+        cpu_bound: bool = False,
+    ) -> Callable[[Callable[..., R]], Task[T, Any]]:
+        """Register a handler for a job name (the function's name by default)."""
+
+        def register(fn: Callable[..., R]) -> Task[T, Any]:
+            job_name = name or fn.__name__
+            if job_name in self.tasks:
+                raise ConfigurationError(f"job name {job_name!r} is already registered on {self}")
+            task: Task[T, Any] = Task(self, job_name, fn, payload, handler_kind(fn, cpu_bound))
+            self.tasks[job_name] = task
+            return task
+
+        return register
+
+    def payload_type(self, job_name: str) -> type[Any] | None:
+        task = self.tasks.get(job_name)
+        return None if task is None else task.payload
+
+    def decode_payload(self, job_name: str, raw: bytes) -> Any:
+        return payloads.decode(job_name, self.payload_type(job_name), raw)
+
+    # -- producing -------------------------------------------------------------------
+    def _new_job(
+        self, name: str, data: Any, job_id: str | None, overrides: JobOverrides
+    ) -> tuple[NewJob, JobOptions]:
+        if not isinstance(name, str) or not name:
+            raise InvalidOptionsError(f"job name must be a non-empty string, got {name!r}")
+        if job_id is not None and (not isinstance(job_id, str) or not job_id or job_id.isdigit()):
+            raise InvalidOptionsError(
+                f"job_id must be a non-empty string that is not all digits (those are"
+                f" generated ids), got {job_id!r}"
+            )
+        options = resolve(self.defaults, overrides)
+        raw = payloads.encode(name, self.payload_type(name), data, self.max_payload_bytes)
+        new = NewJob(
+            name=name,
+            data=raw,
+            options=dump_options(options),
+            job_id=job_id,
+            priority=options.priority,
+            delay_ms=to_ms(options.delay, "delay"),
+            lifo=options.lifo,
+        )
+        return new, options
+
+    def _handle(self, new: NewJob, job_id: str, now: int) -> Job[Any]:
+        state: JobState = (
+            "delayed" if new.delay_ms else "prioritized" if new.priority else "waiting"
+        )
+        record = JobRecord(
+            queue=self.name,
+            job_id=job_id,
+            name=new.name,
+            data=new.data,
+            options=new.options,
+            state=state,
+            timestamp=now,
+            delay_ms=new.delay_ms,
+            priority=new.priority,
+        )
+        return Job(self, record)
+
+    async def add(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        job_id: str | None = None,
+        **options: Unpack[JobOverrides],
+    ) -> Job[Any]:
+        """Store one job (one round trip). With a ``job_id`` that already exists, nothing
+        is stored and the existing job is returned."""
+        new, _ = self._new_job(name, data, job_id, options)
+        now = self.clock.now_ms()
+        (result,) = await self.backend.add(self.name, [new], now)
+        notify_local(self.backend.url, self.name)
+        if not result.created:
+            return await self._existing(result.job_id)
+        return self._handle(new, result.job_id, now)
+
+    async def add_bulk(self, jobs: Iterable[BulkJob]) -> list[Job[Any]]:
+        """Store many jobs in one atomic step: all of them, or none."""
+        entries = [self._new_job(j.name, j.data, j.job_id, j.options)[0] for j in jobs]
+        if not entries:
+            return []
+        now = self.clock.now_ms()
+        results = await self.backend.add(self.name, entries, now)
+        notify_local(self.backend.url, self.name)
+        handles = []
+        for new, result in zip(entries, results, strict=True):
+            if result.created:
+                handles.append(self._handle(new, result.job_id, now))
+            else:
+                handles.append(await self._existing(result.job_id))
+        return handles
+
+    async def _existing(self, job_id: str) -> Job[Any]:
+        record = await self.backend.get_job(self.name, job_id)
+        if record is None:  # removed between the add and this read
+            raise Refusal.JOB_NOT_FOUND.error(queue=self.name, job_id=job_id, action="read")
+        return Job(self, record)
+
+    # -- reading ---------------------------------------------------------------------
+    async def get_job(self, job_id: str) -> Job[Any] | None:
+        record = await self.backend.get_job(self.name, job_id)
+        return None if record is None else Job(self, record)
+
+    async def get_jobs(
+        self,
+        state: JobState,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        newest_first: bool = True,
+    ) -> list[Job[Any]]:
+        """A page of jobs in one state."""
+        if state not in STATES:
+            raise InvalidOptionsError(f"unknown state {state!r}; expected one of {STATES}")
+        if offset < 0 or limit < 1:
+            raise InvalidOptionsError("offset must be >= 0 and limit >= 1")
+        records = await self.backend.get_jobs(self.name, state, offset, limit, newest_first)
+        return [Job(self, r) for r in records]
+
+    async def counts(self) -> dict[JobState, int]:
+        return await self.backend.counts(self.name)
+
+    async def is_paused(self) -> bool:
+        return await self.backend.is_paused(self.name)
+
+    async def events(
+        self, *, after: str = "$", block: Seconds = 5.0
+    ) -> AsyncIterator[Event]:
+        """Follow the queue's event stream from ``after`` (``"$"``: only new events)."""
+        cursor = await self.backend.last_event_id(self.name) if after == "$" else after
+        block_ms = to_ms(block, "block")
+        while True:
+            for event in await self.backend.read_events(self.name, cursor, 500, block_ms):
+                cursor = event.event_id
+                yield event
+
+    # -- admin -----------------------------------------------------------------------
+    async def pause(self) -> None:
+        """Stop workers from starting jobs of this queue; running jobs finish."""
+        await self.backend.pause(self.name, True, self.clock.now_ms())
+
+    async def resume(self) -> None:
+        await self.backend.pause(self.name, False, self.clock.now_ms())
+        notify_local(self.backend.url, self.name)
+
+    async def drain(self, *, include_delayed: bool = False) -> int:
+        """Remove every job that has not started; return how many."""
+        return await self.backend.drain(self.name, include_delayed, self.clock.now_ms())
+
+    async def clean(
+        self, state: JobState, *, older_than: Seconds = 0, limit: int = 1000
+    ) -> list[str]:
+        """Remove up to ``limit`` jobs in ``state`` older than ``older_than`` seconds."""
+        if state not in STATES or state == "active":
+            raise InvalidOptionsError(f"cannot clean jobs in state {state!r}")
+        grace = to_ms(older_than, "older_than")
+        return await self.backend.clean(self.name, state, grace, limit, self.clock.now_ms())
+
+    async def obliterate(self, *, force: bool = False) -> None:
+        """Delete the queue and all its jobs; refuses while jobs run unless ``force``."""
+        await self.backend.obliterate(self.name, force)
+
+    async def remove(self, job_id: str) -> None:
+        code = await self.backend.remove(self.name, job_id, self.clock.now_ms())
+        self._check(code, job_id, "remove")
+
+    @overload
+    async def retry(self, job_id: str) -> int: ...
+    @overload
+    async def retry(self, job_id: None = None) -> int: ...
+    async def retry(self, job_id: str | None = None) -> int:
+        """Retry one failed job, or every failed job when no id is given."""
+        ids: Sequence[str] | None = None if job_id is None else [job_id]
+        moved = await self.backend.retry(self.name, ids, self.clock.now_ms())
+        if job_id is not None and moved == 0:
+            record = await self.backend.get_job(self.name, job_id)
+            refusal = Refusal.JOB_NOT_FOUND if record is None else Refusal.INVALID_STATE
+            raise refusal.error(
+                queue=self.name,
+                job_id=job_id,
+                state=None if record is None else record.state,
+                action="retry",
+            )
+        notify_local(self.backend.url, self.name)
+        return moved
+
+    async def promote(self, job_id: str) -> None:
+        code = await self.backend.promote(self.name, job_id, self.clock.now_ms())
+        self._check(code, job_id, "promote")
+        notify_local(self.backend.url, self.name)
+
+    async def change_priority(self, job_id: str, priority: int) -> None:
+        if not isinstance(priority, int) or not 0 <= priority <= 2_097_152:
+            raise InvalidOptionsError(f"priority must be an int from 0 to 2097152, got {priority!r}")
+        code = await self.backend.change_priority(
+            self.name, job_id, priority, self.clock.now_ms()
+        )
+        self._check(code, job_id, "change the priority of")
+
+    async def update_data(self, job_id: str, data: Any) -> None:
+        record = await self.backend.get_job(self.name, job_id)
+        if record is None:
+            raise Refusal.JOB_NOT_FOUND.error(queue=self.name, job_id=job_id, action="update")
+        raw = payloads.encode(
+            record.name, self.payload_type(record.name), data, self.max_payload_bytes
+        )
+        self._check(await self.backend.update_data(self.name, job_id, raw), job_id, "update")
+
+    def _check(self, code: int, job_id: str, action: str) -> None:
+        if code < 0:
+            raise Refusal(code).error(queue=self.name, job_id=job_id, action=action)
+
+    async def close(self) -> None:
+        await self.backend.close()

@@ -1,0 +1,61 @@
+"""Tasks: a job name bound to its handler, payload type and defaults on one queue."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack
+
+from .options import JobOverrides
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .queue import Queue
+
+T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+HandlerKind = str  # "async" | "thread" | "process"
+
+
+@dataclass(frozen=True, slots=True)
+class Task(Generic[T, R]):
+    """What ``@queue.job()`` returns: call ``add`` on it to enqueue with a typed result.
+
+    The handler takes one argument, the running job (``job.data`` is the payload of type
+    ``T``), and returns ``R``. ``async def`` handlers run on the event loop, plain ``def``
+    ones in a thread pool, and ``cpu_bound=True`` ones in a process pool (they must be
+    module-level functions, and receive a :class:`conveyor.context.ProcessJob`).
+    """
+
+    queue: Queue
+    name: str
+    fn: Callable[..., Any]
+    payload: type[Any] | None
+    kind: HandlerKind
+
+    async def add(
+        self, data: T, *, job_id: str | None = None, **options: Unpack[JobOverrides]
+    ) -> Job[R]:
+        return await self.queue.add(self.name, data, job_id=job_id, **options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the handler directly (useful in tests)."""
+        return self.fn(*args, **kwargs)
+
+
+def handler_kind(fn: Callable[..., Any], cpu_bound: bool) -> HandlerKind:
+    if cpu_bound:
+        if inspect.iscoroutinefunction(fn):
+            raise TypeError("a cpu_bound handler must be a plain def, not async def")
+        return "process"
+    if inspect.iscoroutinefunction(fn):
+        return "async"
+    return "thread"
+
+
+def is_awaitable(value: object) -> bool:
+    return isinstance(value, Awaitable) or asyncio.iscoroutine(value)

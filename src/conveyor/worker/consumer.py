@@ -1,0 +1,357 @@
+"""One queue's loop inside a worker: finish a batch, fetch the next, run them.
+
+Finished attempts collect in an outbox while the previous round trip is in flight, so
+under load each call to the backend ends many jobs and fetches as many (group commit);
+when idle, the loop blocks on the backend's wake-up instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import payloads
+from ..backends.base import FetchedJob, Lease, Outcome
+from ..errors import BackendUnavailableError, ConveyorError
+from ..options import JobOptions
+from ..queue import Queue
+from ..serialization import load_options
+from ..signals import UnrecoverableError
+from ..wakeup import listen
+from . import outcomes
+from .context import JobContext
+from .hooks import JobReport
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("conveyor.worker")
+
+
+def new_lease(lease_ms: int) -> Lease:
+    return Lease(uuid.uuid4().hex[:16], lease_ms)
+
+
+@dataclass(slots=True)
+class Held:
+    """A job this worker holds: running, or finished with its outcome not yet stored."""
+
+    token: str
+    lease: Lease
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    job: FetchedJob
+    options: JobOptions
+    reason: str
+
+
+class Consumer:
+    def __init__(self, worker: Worker, queue: Queue) -> None:
+        self.worker = worker
+        self.queue = queue
+        self.backend = queue.backend
+        self.settings = worker.settings
+        self.lease = new_lease(self.settings.lease_ms)
+        self.held: dict[str, Held] = {}
+        self.held_lock = threading.Lock()
+        self.busy = 0
+        self.outbox: list[Outcome] = []
+        self.dead_letters: dict[str, DeadLetter] = {}
+        self.changed = asyncio.Event()
+        self.may_have_work = True
+        self.next_due: int | None = None
+        self.watcher: asyncio.Task[None] | None = None
+        self.stopping = False
+        self.loop = asyncio.get_running_loop()
+        self._retry_delay = 0.0
+
+    # -- called from other threads -----------------------------------------------------
+    def kick(self) -> None:
+        """Something may be ready (local producer, moved clock): look now. Thread-safe."""
+        self.loop.call_soon_threadsafe(self._kick)
+
+    def _kick(self) -> None:
+        self.may_have_work = True
+        self.changed.set()
+
+    def lease_snapshot(self) -> dict[Lease, list[tuple[str, str]]]:
+        """Leases to renew, with the jobs each covers (the current lease always)."""
+        with self.held_lock:
+            by_lease: dict[Lease, list[tuple[str, str]]] = {self.lease: []}
+            for job_id, held in self.held.items():
+                by_lease.setdefault(held.lease, []).append((job_id, held.token))
+        return by_lease
+
+    def lost(self, job_ids: list[str]) -> None:
+        """The backend says these jobs are no longer ours: stop running them. Thread-safe."""
+        self.loop.call_soon_threadsafe(self._cancel, job_ids)
+
+    def _cancel(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            held = self.held.get(job_id)
+            if held is not None and held.task is not None and not held.task.done():
+                log.warning(
+                    "lost the lease of job %s in %s; cancelling it here",
+                    job_id,
+                    self.queue.name,
+                    extra={"queue": self.queue.name, "job_id": job_id},
+                )
+                held.task.cancel()
+
+    # -- the loop ----------------------------------------------------------------------
+    async def run(self) -> None:
+        unlisten = listen(self.backend.url, self.queue.name, self.kick)
+        try:
+            while not (self.stopping and not self.busy and not self.outbox):
+                free = 0 if self.stopping else self.settings.concurrency - self.busy
+                now = self.worker.clock.now_ms()
+                due = self.next_due is not None and self.next_due <= now
+                if self.outbox or (free > 0 and (self.may_have_work or due)):
+                    await self.exchange(free)
+                else:
+                    await self.idle(free, now)
+        finally:
+            unlisten()
+            if self.watcher is not None:
+                self.watcher.cancel()
+
+    async def exchange(self, free: int) -> None:
+        sent, self.outbox = self.outbox, []
+        try:
+            result = await self.backend.finish_and_fetch(
+                self.queue.name, self.lease, sent, free, self.worker.clock.now_ms()
+            )
+        except BackendUnavailableError as exc:
+            self.outbox = sent + self.outbox
+            await self._back_off(exc)
+            return
+        self._retry_delay = 0.0
+        with self.held_lock:
+            for outcome in sent:
+                self.held.pop(outcome.job_id, None)
+        for outcome, code in zip(sent, result.codes, strict=True):
+            if code != 0:
+                log.warning(
+                    "job %s in %s finished here but its lease was lost; its outcome was dropped",
+                    outcome.job_id,
+                    self.queue.name,
+                    extra={"queue": self.queue.name, "job_id": outcome.job_id},
+                )
+            elif outcome.job_id in self.dead_letters:
+                self.worker.spawn(self._forward(self.dead_letters.pop(outcome.job_id)))
+        self.next_due = result.next_delayed_ms
+        self.may_have_work = free > 0 and len(result.jobs) >= free
+        for job in result.jobs:
+            self.start(job)
+
+    async def _back_off(self, exc: Exception) -> None:
+        """The backend is away: keep outcomes, rotate the lease, retry with backoff.
+
+        A lost reply may have moved jobs to active under the current lease; a new lease
+        for later fetches lets the old one lapse once its known jobs end, so such jobs
+        are recovered by the stalled check instead of being held forever.
+        """
+        self._retry_delay = min(max(self._retry_delay * 2, 0.1), 5.0)
+        log.warning(
+            "backend unavailable for queue %s (%s); retrying in %.1fs",
+            self.queue.name,
+            exc,
+            self._retry_delay,
+            extra={"queue": self.queue.name},
+        )
+        self.lease = new_lease(self.settings.lease_ms)
+        try:
+            await asyncio.wait_for(self.changed.wait(), self._retry_delay)
+        except TimeoutError:
+            pass
+        self.changed.clear()
+        self.may_have_work = True
+
+    async def idle(self, free: int, now: int) -> None:
+        """Wait for a finished job, a wake-up, or the next delayed job's due time."""
+        waits: set[asyncio.Future[Any]] = set()
+        changed = asyncio.ensure_future(self.changed.wait())
+        waits.add(changed)
+        if free > 0:
+            if self.watcher is None:
+                self.watcher = asyncio.ensure_future(self._watch())
+            waits.add(self.watcher)
+        elif self.watcher is not None:
+            # A full worker must not swallow a wake-up meant for an idle one.
+            self.watcher.cancel()
+            self.watcher = None
+        timeout = self.settings.block_timeout
+        if self.next_due is not None:
+            timeout = min(timeout, max(0.0, (self.next_due - now) / 1000))
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        changed.cancel()
+        self.changed.clear()
+        if self.watcher is not None and self.watcher.done():
+            self.watcher = None
+            self.may_have_work = True
+        if not done and free > 0:
+            self.may_have_work = True
+
+    async def _watch(self) -> None:
+        try:
+            await self.backend.wait_for_work(self.queue.name, self.settings.block_timeout)
+        except BackendUnavailableError as exc:
+            await self._back_off(exc)
+
+    # -- one job -----------------------------------------------------------------------
+    def start(self, job: FetchedJob) -> None:
+        held = Held(job.token, self.lease)
+        with self.held_lock:
+            self.held[job.job_id] = held
+        self.busy += 1
+        held.task = asyncio.ensure_future(self.execute(job))
+
+    async def execute(self, job: FetchedJob) -> None:
+        started = time.perf_counter()
+        clock = self.worker.clock
+        outcome: Outcome | None = None
+        report: JobReport | None = None
+        ctx: JobContext[Any] | None = None
+        try:
+            options = load_options(job.options)
+            task = self.queue.tasks.get(job.name)
+            try:
+                if task is None:
+                    known = ", ".join(sorted(self.queue.tasks)) or "none"
+                    raise UnrecoverableError(
+                        f"unknown job name {job.name!r} (this worker handles: {known})"
+                    )
+                data = payloads.decode(job.name, task.payload, job.data)
+                ctx = JobContext(
+                    backend=self.backend,
+                    queue=self.queue.name,
+                    job_id=job.job_id,
+                    name=job.name,
+                    data=data,
+                    options=options,
+                    attempts_made=job.attempts_made,
+                    timestamp=job.timestamp,
+                    token=job.token,
+                    log_keep=self.settings.log_keep,
+                    now=clock.now_ms,
+                )
+                async with asyncio.timeout(options.timeout):
+                    if self.worker.hooks:
+                        await self.worker.before_job(ctx)
+                    result = await self.worker.runner.run(task, ctx)
+                outcome = outcomes.completed(job, options, result)
+                if self.worker.hooks:
+                    report = JobReport("completed", _ms(started), result=result)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                outcome = outcomes.failed(job, options, exc, clock.now_ms(), self.worker.strategies)
+                self._log_failure(job, outcome, exc)
+                if outcome.action == "fail" and options.dead_letter:
+                    self.dead_letters[job.job_id] = DeadLetter(job, options, outcome.reason)
+                if self.worker.hooks:
+                    status = "failed" if outcome.action == "fail" else "retrying"
+                    report = JobReport(status, _ms(started), error=exc)
+        except asyncio.CancelledError:
+            # Lease lost, or shutdown past its grace period: another worker (or this one
+            # after the stalled check) runs the job again; no outcome is stored here.
+            with self.held_lock:
+                self.held.pop(job.job_id, None)
+            return
+        except ConveyorError as exc:  # damaged stored options
+            outcome = outcomes.failed(job, JobOptions(), exc, clock.now_ms(), {})
+        finally:
+            self.busy -= 1
+        if report is not None and ctx is not None:
+            await self.worker.after_job(ctx, report)
+        self.outbox.append(outcome)
+        self.changed.set()
+
+    def _log_failure(self, job: FetchedJob, outcome: Outcome, exc: BaseException) -> None:
+        level = logging.WARNING if outcome.action == "fail" else logging.INFO
+        what = "failed" if outcome.action == "fail" else "will retry"
+        log.log(
+            level,
+            "job %s (%s) in %s %s after attempt %d: %s",
+            job.job_id,
+            job.name,
+            self.queue.name,
+            what,
+            outcome.attempts_made,
+            outcome.reason,
+            exc_info=exc if level == logging.WARNING else None,
+            extra={"queue": self.queue.name, "job_id": job.job_id, "job_name": job.name},
+        )
+
+    async def _forward(self, letter: DeadLetter) -> None:
+        """Copy an exhausted job to its dead-letter queue (idempotent by derived id)."""
+        target = Queue(letter.options.dead_letter or "", backend=self.backend)
+        job = letter.job
+        try:
+            await target.backend.add(
+                target.name,
+                [
+                    _dead_letter_job(self.queue.name, job, letter.reason),
+                ],
+                self.worker.clock.now_ms(),
+            )
+        except ConveyorError as exc:
+            log.error(
+                "could not move job %s of %s to dead-letter queue %s: %s",
+                job.job_id,
+                self.queue.name,
+                target.name,
+                exc,
+                extra={"queue": self.queue.name, "job_id": job.job_id},
+            )
+
+    async def check_stalled(self) -> None:
+        s = self.settings
+        report = await self.backend.check_stalled(
+            self.queue.name,
+            s.max_stalled,
+            round(s.stalled_interval * 1000),
+            self.worker.clock.now_ms(),
+        )
+        for job_id in report.recovered:
+            log.warning(
+                "job %s in %s stalled (its worker stopped renewing its lease); back to waiting",
+                job_id,
+                self.queue.name,
+                extra={"queue": self.queue.name, "job_id": job_id},
+            )
+        for job_id in report.failed:
+            log.warning(
+                "job %s in %s stalled too often and failed",
+                job_id,
+                self.queue.name,
+                extra={"queue": self.queue.name, "job_id": job_id},
+            )
+        if report.recovered:
+            self._kick()
+
+
+def _dead_letter_job(source: str, job: FetchedJob, reason: str) -> Any:
+    from ..backends.base import NewJob
+    from ..options import JobOptions as Options
+    from ..serialization import dump_options
+
+    del reason  # the failure stays on the original job; the copy carries the payload
+    return NewJob(
+        name=job.name,
+        data=job.data,
+        options=dump_options(Options()),
+        job_id=f"{source}.{job.job_id}.{job.timestamp}",
+    )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

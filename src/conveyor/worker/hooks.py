@@ -1,0 +1,37 @@
+"""Lifecycle hooks: subclass and override what you need; every method is a no-op here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .context import JobContext
+    from .worker import Worker
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    """How one attempt ended, for ``after_job``."""
+
+    status: str
+    """``completed``, ``failed`` or ``retrying``."""
+    duration_ms: float
+    result: Any = None
+    error: BaseException | None = None
+
+
+class WorkerHooks:
+    """Called on the worker's event loop; an exception in a hook is logged, never fatal."""
+
+    async def on_worker_start(self, worker: Worker) -> None:
+        """After the worker has connected and before it takes its first job."""
+
+    async def on_worker_stop(self, worker: Worker) -> None:
+        """After the last job has finished or been left to recovery."""
+
+    async def before_job(self, job: JobContext[Any]) -> None:
+        """Before the handler runs (inside the job's timeout)."""
+
+    async def after_job(self, job: JobContext[Any], report: JobReport) -> None:
+        """After the attempt ended, before its outcome is stored."""

@@ -1,0 +1,78 @@
+"""The lease keeper: a thread that renews leases and watches the event loop.
+
+Renewal runs on its own thread, event loop and backend connection, so a handler that
+blocks the worker's event loop (CPU work in ``async def``, a sync call) does not let its
+lease lapse and have its job run a second time elsewhere. The same thread warns when the
+worker's loop has not run for a while, naming the likely cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import ConveyorError
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("conveyor.worker")
+
+
+class LeaseKeeper(threading.Thread):
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(name="conveyor-lease", daemon=True)
+        self.worker = worker
+        self.interval = worker.settings.lease / 3
+        self._stop_event = threading.Event()
+        self._stalled_since: float | None = None
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        backends = {}
+        try:
+            while not self._stop_event.wait(self.interval):
+                for consumer in list(self.worker.consumers):
+                    key = id(consumer.backend)
+                    if key not in backends:
+                        backends[key] = consumer.backend.clone()
+                    backend = backends[key]
+                    for lease, jobs in consumer.lease_snapshot().items():
+                        try:
+                            lost = await backend.renew_lease(consumer.queue.name, lease, jobs)
+                        except ConveyorError as exc:
+                            log.warning("could not renew the lease on %s: %s", consumer.queue.name, exc)
+                            continue
+                        if lost:
+                            consumer.lost(lost)
+                self._watch_loop()
+        finally:
+            for backend in backends.values():
+                await backend.close()
+
+    def _watch_loop(self) -> None:
+        silent = time.monotonic() - self.worker.last_tick
+        limit = self.worker.settings.loop_stall_warning
+        if silent > limit:
+            if self._stalled_since is None:
+                self._stalled_since = self.worker.last_tick
+                log.warning(
+                    "the worker's event loop has been blocked for %.1fs: an async handler is"
+                    " doing CPU work or a blocking call; make it a plain def (runs in a"
+                    " thread) or cpu_bound. Leases are still being renewed.",
+                    silent,
+                )
+        elif self._stalled_since is not None:
+            log.warning(
+                "the event loop is running again after %.1fs blocked",
+                time.monotonic() - self._stalled_since,
+            )
+            self._stalled_since = None

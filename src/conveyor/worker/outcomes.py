@@ -1,0 +1,107 @@
+"""Turn the end of an attempt into an Outcome: complete, retry after a backoff, or fail."""
+
+from __future__ import annotations
+
+import random
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..backends.base import FetchedJob, Outcome
+from ..errors import ConfigurationError, PayloadError, SerializationError
+from ..options import Backoff, JobOptions, retention_ms
+from ..serialization import dumps
+from ..signals import Retry, UnrecoverableError
+
+BackoffStrategy = Callable[[int, BaseException], float]
+"""A custom strategy: (attempts made so far, the error) → seconds to wait."""
+
+_MAX_STACK = 16_384
+
+
+def backoff_delay_ms(
+    backoff: Backoff | None,
+    attempts_made: int,
+    error: BaseException,
+    strategies: Mapping[str, BackoffStrategy],
+) -> int:
+    """Milliseconds before the next attempt, after ``attempts_made`` attempts failed."""
+    if backoff is None:
+        return 0
+    if backoff.kind == "fixed":
+        seconds = backoff.delay
+    elif backoff.kind == "exponential":
+        seconds = backoff.delay * 2 ** (attempts_made - 1)
+    else:
+        strategy = strategies.get(backoff.kind)
+        if strategy is None:
+            raise ConfigurationError(f"no backoff strategy named {backoff.kind!r} on this worker")
+        seconds = float(strategy(attempts_made, error))
+    if backoff.max_delay is not None:
+        seconds = min(seconds, backoff.max_delay)
+    if backoff.jitter:
+        seconds *= 1 - backoff.jitter * random.random()
+    return max(0, round(seconds * 1000))
+
+
+def completed(job: FetchedJob, options: JobOptions, result: Any) -> Outcome:
+    """A completed attempt; a result JSON cannot hold fails the job instead."""
+    try:
+        encoded = dumps(result)
+    except SerializationError as exc:
+        return failed(job, options, exc, 0, strategies={})
+    return Outcome(
+        job.job_id,
+        job.token,
+        "complete",
+        job.attempts_made + 1,
+        result=encoded,
+        retention=retention_ms(options.remove_on_complete),
+    )
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError) and not str(error):
+        return "TimeoutError: the job ran past its timeout"
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def failed(
+    job: FetchedJob,
+    options: JobOptions,
+    error: BaseException,
+    now_ms: int,
+    strategies: Mapping[str, BackoffStrategy],
+) -> Outcome:
+    """Retry with backoff while attempts remain, else fail; some errors fail at once."""
+    attempts = job.attempts_made + 1
+    reason = describe(error)
+    stack = "".join(traceback.format_exception(error))[-_MAX_STACK:]
+    record = dumps(
+        {"attempt": attempts, "type": type(error).__name__, "message": str(error),
+         "stack": stack, "at": now_ms}
+    )
+    final = isinstance(error, UnrecoverableError | PayloadError) or attempts >= options.attempts
+    if not final:
+        try:
+            if isinstance(error, Retry):
+                delay = round(error.delay * 1000)
+            else:
+                delay = backoff_delay_ms(options.backoff, attempts, error, strategies)
+        except Exception as exc:  # a broken custom strategy must not lose the job
+            reason = f"{reason} (and the backoff strategy failed: {describe(exc)})"
+            final = True
+    if final:
+        return Outcome(
+            job.job_id,
+            job.token,
+            "fail",
+            attempts,
+            reason=reason,
+            error=record,
+            retention=retention_ms(options.remove_on_fail),
+        )
+    return Outcome(
+        job.job_id, job.token, "retry", attempts, reason=reason, error=record, retry_delay_ms=delay
+    )

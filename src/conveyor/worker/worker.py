@@ -1,0 +1,186 @@
+"""The worker: runs the handlers of one or more queues until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import BackendUnavailableError, ConfigurationError, ConveyorError
+from ..queue import Queue
+from .consumer import Consumer
+from .context import JobContext
+from .hooks import JobReport, WorkerHooks
+from .lease import LeaseKeeper
+from .outcomes import BackoffStrategy
+from .runner import Runner
+from .settings import WorkerSettings
+
+log = logging.getLogger("conveyor.worker")
+
+
+class Worker:
+    """Runs jobs from ``queues`` with the handlers registered on them.
+
+    ``async with Worker(queue):`` runs it in the background (tests, embedding);
+    ``await worker.run()`` runs until SIGTERM/SIGINT: the first signal stops fetching and
+    lets running jobs finish within ``settings.grace``; a second exits at once.
+    """
+
+    def __init__(
+        self,
+        queues: Queue | Sequence[Queue],
+        *,
+        settings: WorkerSettings | None = None,
+        hooks: Sequence[WorkerHooks] = (),
+        backoff_strategies: Mapping[str, BackoffStrategy] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.queues = [queues] if isinstance(queues, Queue) else list(queues)
+        if not self.queues:
+            raise ConfigurationError("a worker needs at least one queue")
+        names = [q.name for q in self.queues]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"queue listed twice: {names}")
+        self.settings = settings or WorkerSettings()
+        self.hooks = list(hooks)
+        self.strategies = dict(backoff_strategies or {})
+        self.clock = clock
+        self.consumers: list[Consumer] = []
+        self.runner = Runner(self.settings.concurrency * len(self.queues), self.settings.processes)
+        self.last_tick = time.monotonic()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._main: list[asyncio.Task[Any]] = []
+        self._lease_keeper: LeaseKeeper | None = None
+        self._stopped = asyncio.Event()
+        self._signals = 0
+        self._unsubscribe_clock = lambda: None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        for queue in self.queues:
+            await queue.backend.ping()
+        self.consumers = [Consumer(self, q) for q in self.queues]
+        for consumer in self.consumers:
+            self._main.append(asyncio.ensure_future(consumer.run()))
+            self.spawn(self._stalled_checks(consumer))
+        self.spawn(self._tick())
+        self._unsubscribe_clock = self.clock.subscribe(self._kick_all)
+        self._lease_keeper = LeaseKeeper(self)
+        self._lease_keeper.start()
+        for hook in self.hooks:
+            await self._call_hook(hook.on_worker_start(self))
+        log.info(
+            "worker started on %s (concurrency %d per queue)",
+            ", ".join(q.name for q in self.queues),
+            self.settings.concurrency,
+            extra={"queues": [q.name for q in self.queues]},
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop fetching; wait up to ``grace`` seconds for running jobs, then abandon them
+        (their leases are released so another worker recovers them promptly)."""
+        if self._stopped.is_set():
+            return
+        grace = self.settings.grace if grace is None else grace
+        for consumer in self.consumers:
+            consumer.stopping = True
+            consumer.changed.set()
+        if self._main:
+            _, pending = await asyncio.wait(self._main, timeout=grace)
+            for consumer in self.consumers:
+                for held in list(consumer.held.values()):
+                    if held.task is not None:
+                        held.task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+                for task in pending:
+                    task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for consumer in self.consumers:
+            try:
+                for lease in consumer.lease_snapshot():
+                    await consumer.backend.release_lease(consumer.queue.name, lease)
+            except ConveyorError as exc:
+                log.warning("could not release leases of %s: %s", consumer.queue.name, exc)
+        if self._lease_keeper is not None:
+            self._lease_keeper.stop()
+            await asyncio.to_thread(self._lease_keeper.join, 5)
+        self._unsubscribe_clock()
+        self.runner.close()
+        for hook in self.hooks:
+            await self._call_hook(hook.on_worker_stop(self))
+        self._stopped.set()
+        log.info("worker stopped")
+
+    async def run(self, *, handle_signals: bool = True) -> None:
+        """Run until stopped by a signal (or by ``stop()`` from another task)."""
+        await self.start()
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        await self._stopped.wait()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second %s: exiting at once", sig.name)
+            os._exit(128 + sig.value)
+        log.info(
+            "%s received: finishing running jobs (up to %.0fs); send again to exit at once",
+            sig.name,
+            self.settings.grace,
+        )
+        self.spawn(self.stop())
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- helpers for consumers -------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _kick_all(self) -> None:
+        for consumer in self.consumers:
+            consumer.kick()
+
+    async def _tick(self) -> None:
+        while True:
+            self.last_tick = time.monotonic()
+            await asyncio.sleep(0.2)
+
+    async def _stalled_checks(self, consumer: Consumer) -> None:
+        while True:
+            try:
+                await consumer.check_stalled()
+            except BackendUnavailableError as exc:
+                log.warning("stalled check on %s skipped: %s", consumer.queue.name, exc)
+            await asyncio.sleep(self.settings.stalled_interval)
+
+    async def before_job(self, ctx: JobContext[Any]) -> None:
+        for hook in self.hooks:
+            await self._call_hook(hook.before_job(ctx))
+
+    async def after_job(self, ctx: JobContext[Any], report: JobReport) -> None:
+        for hook in self.hooks:
+            await self._call_hook(hook.after_job(ctx, report))
+
+    async def _call_hook(self, call: Coroutine[Any, Any, None]) -> None:
+        try:
+            await call
+        except Exception:
+            log.exception("a worker hook failed (ignored)")
