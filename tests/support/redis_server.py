@@ -86,11 +86,12 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
+                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
             except OSError:
                 pass
             time.sleep(0.02)  # polling a port that is not open yet: no event to await
+        self.kill()
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
 
     def stop(self) -> None:

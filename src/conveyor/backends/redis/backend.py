@@ -42,9 +42,12 @@ async def _translated(url: str) -> AsyncIterator[None]:
     try:
         yield
     except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        if isinstance(exc, rx.AuthenticationError) or "authenticat" in str(exc).lower():
+            raise BackendUnavailableError(
+                f"Redis at {_redact(url)} refused the credentials (missing or wrong password"
+                f" or user in the URL): {exc}"
+            ) from exc
         raise BackendUnavailableError(f"Redis at {_redact(url)} is unavailable: {exc}") from exc
-    except rx.AuthenticationError as exc:  # pragma: no cover - subclass of ConnectionError
-        raise BackendUnavailableError(f"Redis refused the credentials: {exc}") from exc
     except rx.ResponseError as exc:
         if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
             raise BackendUnavailableError(f"Redis refused the credentials: {exc}") from exc
@@ -71,7 +74,7 @@ class RedisBackend(Backend):
         self.prefix = target.prefix
         self._target = target
         self._strict = strict
-        self._client: Redis = connection.connect(target)
+        self._client, self._helpers = connection.connect(target)
         self._scripts: dict[str, AsyncScript] = {
             name: self._client.register_script(source(name)) for name in SCRIPT_NAMES
         }
@@ -128,6 +131,8 @@ class RedisBackend(Backend):
 
     async def close(self) -> None:
         await self._client.aclose()
+        for helper in self._helpers:
+            await helper.aclose()
 
     # -- producing -----------------------------------------------------------------
     async def add(self, queue: str, jobs: Sequence[NewJob], now_ms: int) -> list[AddResult]:
@@ -143,11 +148,11 @@ class RedisBackend(Backend):
                 job.delay_ms,
                 1 if job.lifo else 0,
             )
+        raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
         if queue not in self._registered:
             async with _translated(self.url):
                 await self._client.sadd(registry_key(self.prefix), queue)
             self._registered.add(queue)
-        raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
         return [AddResult(_text(raw[i]), raw[i + 1] == 1) for i in range(0, len(raw), 2)]
 
     # -- working -------------------------------------------------------------------

@@ -61,18 +61,19 @@ def parse(url: str) -> RedisTarget:
     return RedisTarget(clean, prefix)
 
 
-def connect(target: RedisTarget) -> Redis:
-    """Build an unconnected client (connections open on first use)."""
+def connect(target: RedisTarget) -> tuple[Redis, list[Redis]]:
+    """Build an unconnected client (connections open on first use), and the helper
+    clients (Sentinel's) that must be closed with it."""
     parts = urlsplit(target.url)
     if parts.scheme.endswith("+sentinel"):
         return _sentinel_master(parts)
     try:
-        return Redis.from_url(target.url, **_COMMON)
+        return Redis.from_url(target.url, **_COMMON), []
     except ValueError as exc:
         raise ConfigurationError(f"malformed Redis URL {target.url!r}: {exc}") from exc
 
 
-def _sentinel_master(parts: Any) -> Redis:
+def _sentinel_master(parts: Any) -> tuple[Redis, list[Redis]]:
     netloc = parts.netloc.rsplit("@", 1)
     auth, hosts = (netloc[0], netloc[1]) if len(netloc) == 2 else ("", netloc[0])
     username, _, password = auth.partition(":")
@@ -98,4 +99,4 @@ def _sentinel_master(parts: Any) -> Redis:
         kwargs["ssl"] = True
     sentinel_kwargs = {"password": options.get("sentinel_password")} if options else None
     sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs, **_COMMON)
-    return sentinel.master_for(service, **kwargs)
+    return sentinel.master_for(service, **kwargs), list(sentinel.sentinels)
