@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Unpack, overload
+from typing import Any, Generic, TypeVar, Unpack, overload
 
 from . import payloads
 from .backends import from_url
@@ -13,7 +12,16 @@ from .backends.base import Backend, Event, JobRecord, NewJob
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError, InvalidOptionsError, Refusal
 from .job import Job
-from .options import STATES, JobOptions, JobOverrides, JobState, Seconds, resolve, to_ms
+from .options import (
+    QUEUE_NAME,
+    STATES,
+    JobOptions,
+    JobOverrides,
+    JobState,
+    Seconds,
+    resolve,
+    to_ms,
+)
 from .serialization import dump_options
 from .task import Task, handler_kind
 from .wakeup import notify_local
@@ -22,7 +30,6 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 DEFAULT_MAX_PAYLOAD = 512 * 1024
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,23 @@ class BulkJob:
     data: Any = None
     job_id: str | None = None
     options: JobOverrides = field(default_factory=lambda: JobOverrides())
+
+
+class Register(Generic[T]):
+    """The decorator ``Queue.job()`` returns; typed so that ``Task[T, R]`` follows the
+    handler's payload and return types (for ``async def`` the awaited type)."""
+
+    def __init__(
+        self, queue: Queue, name: str | None, payload: type[T] | None, cpu_bound: bool
+    ) -> None:
+        self._queue, self._name, self._payload, self._cpu_bound = queue, name, payload, cpu_bound
+
+    @overload
+    def __call__(self, fn: Callable[..., Coroutine[Any, Any, R]]) -> Task[T, R]: ...
+    @overload
+    def __call__(self, fn: Callable[..., R]) -> Task[T, R]: ...
+    def __call__(self, fn: Callable[..., Any]) -> Task[T, Any]:
+        return self._queue._register(self._name or fn.__name__, fn, self._payload, self._cpu_bound)
 
 
 class Queue:
@@ -52,7 +76,7 @@ class Queue:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if not _QUEUE_NAME.match(name):
+        if not isinstance(name, str) or not QUEUE_NAME.match(name):
             raise ConfigurationError(
                 f"queue name {name!r} must be 1-200 letters, digits, '.', '_' or '-'"
             )
@@ -73,18 +97,18 @@ class Queue:
         *,
         payload: type[T] | None = None,
         cpu_bound: bool = False,
-    ) -> Callable[[Callable[..., R]], Task[T, Any]]:
+    ) -> Register[T]:
         """Register a handler for a job name (the function's name by default)."""
+        return Register(self, name, payload, cpu_bound)
 
-        def register(fn: Callable[..., R]) -> Task[T, Any]:
-            job_name = name or fn.__name__
-            if job_name in self.tasks:
-                raise ConfigurationError(f"job name {job_name!r} is already registered on {self}")
-            task: Task[T, Any] = Task(self, job_name, fn, payload, handler_kind(fn, cpu_bound))
-            self.tasks[job_name] = task
-            return task
-
-        return register
+    def _register(
+        self, name: str, fn: Callable[..., Any], payload: type[Any] | None, cpu_bound: bool
+    ) -> Task[Any, Any]:
+        if name in self.tasks:
+            raise ConfigurationError(f"job name {name!r} is already registered on {self}")
+        task: Task[Any, Any] = Task(self, name, fn, payload, handler_kind(fn, cpu_bound))
+        self.tasks[name] = task
+        return task
 
     def payload_type(self, job_name: str) -> type[Any] | None:
         task = self.tasks.get(job_name)

@@ -2,7 +2,8 @@
   pause: pause or resume fetching from a queue (Backend.pause).
   KEYS[1] meta   KEYS[2] events   KEYS[3] marker
   ARGV[1] 1 to pause, 0 to resume   ARGV[2] events maxlen
-  Waiting jobs stay where they are and report as paused. Events: paused, resumed.
+  Waiting jobs stay where they are and report as paused.
+  Returns 0. Events: paused, resumed.
 ]]
 --@include emit
 if ARGV[1] == '1' then
