@@ -7,6 +7,8 @@ Options travel with the job (stored beside its data), so any worker reads the sa
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal, TypedDict
@@ -15,13 +17,27 @@ from .errors import InvalidOptionsError
 
 Seconds = float | int | timedelta
 
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
+"""What a queue name may hold (it becomes part of storage keys)."""
+
 
 def to_ms(value: Seconds, what: str) -> int:
-    """Convert a user duration to whole milliseconds, refusing negatives."""
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 0 or seconds != seconds:
+    """Convert a user duration to whole milliseconds, refusing negatives and non-numbers."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise InvalidOptionsError(
+            f"{what} must be a number of seconds or a timedelta, got {value!r}"
+        )
+    if seconds < 0 or not math.isfinite(seconds):
         raise InvalidOptionsError(f"{what} must be zero or more seconds, got {value!r}")
     return round(seconds * 1000)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,23 +98,32 @@ class JobOptions:
     dead_letter: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise InvalidOptionsError(f"attempts must be an int of 1 or more, got {self.attempts!r}")
-        if not isinstance(self.priority, int) or not 0 <= self.priority <= 2_097_152:
+        if not _is_int(self.attempts) or self.attempts < 1:
+            raise InvalidOptionsError(
+                f"attempts must be an int of 1 or more, got {self.attempts!r}"
+            )
+        if not _is_int(self.priority) or not 0 <= self.priority <= 2_097_152:
             raise InvalidOptionsError(
                 f"priority must be an int from 0 (none) to 2097152, got {self.priority!r}"
             )
         to_ms(self.delay, "delay")
         if self.timeout is not None and to_ms(self.timeout, "timeout") == 0:
             raise InvalidOptionsError("timeout must be positive or None")
+        if not isinstance(self.lifo, bool):
+            raise InvalidOptionsError(f"lifo must be True or False, got {self.lifo!r}")
         if self.lifo and self.priority:
             raise InvalidOptionsError("lifo cannot be combined with a priority")
         for name in ("remove_on_complete", "remove_on_fail"):
             _check_retention(name, getattr(self, name))
         if self.backoff is not None:
             _check_backoff(self.backoff)
-        if self.dead_letter is not None and not self.dead_letter:
-            raise InvalidOptionsError("dead_letter must be a queue name or None")
+        if self.dead_letter is not None and (
+            not isinstance(self.dead_letter, str) or not QUEUE_NAME.match(self.dead_letter)
+        ):
+            raise InvalidOptionsError(
+                f"dead_letter must be a queue name (letters, digits, '.', '_', '-') or None,"
+                f" got {self.dead_letter!r}"
+            )
 
 
 def _check_retention(name: str, value: object) -> None:
@@ -117,11 +142,15 @@ def _check_retention(name: str, value: object) -> None:
     raise InvalidOptionsError(f"{name} must be a bool, an int or KeepJobs, got {value!r}")
 
 
-def _check_backoff(backoff: Backoff) -> None:
-    if not backoff.kind:
+def _check_backoff(backoff: object) -> None:
+    if not isinstance(backoff, Backoff):
+        raise InvalidOptionsError(
+            f"backoff must be a Backoff (Backoff.fixed, .exponential, .custom), got {backoff!r}"
+        )
+    if not isinstance(backoff.kind, str) or not backoff.kind:
         raise InvalidOptionsError("backoff kind must be a non-empty name")
     to_ms(backoff.delay, "backoff delay")
-    if not 0.0 <= backoff.jitter <= 1.0:
+    if not isinstance(backoff.jitter, int | float) or not 0.0 <= backoff.jitter <= 1.0:
         raise InvalidOptionsError(f"backoff jitter must be within 0..1, got {backoff.jitter}")
     if backoff.max_delay is not None:
         to_ms(backoff.max_delay, "backoff max_delay")
