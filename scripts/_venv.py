@@ -23,7 +23,7 @@ def python() -> Path:
 
 def ensure(extras: str = "") -> Path:
     """Make .venv if needed and (re)install the project when pyproject.toml changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may run on an older Python
         sys.exit(f"conveyor needs Python >= 3.11; this is {sys.version.split()[0]}")
     if not python().exists():
         print(f"creating {VENV} ...", flush=True)

@@ -100,7 +100,7 @@ class Job(Generic[R]):
     def result(self) -> R | None:
         """The handler's return value once completed, else None."""
         raw = self._record.result
-        return None if raw is None else loads(raw)  # type: ignore[no-any-return]
+        return None if raw is None else loads(raw)
 
     @property
     def failed_reason(self) -> str | None:

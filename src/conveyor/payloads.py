@@ -49,7 +49,7 @@ def decode(job_name: str, kind: type[Any] | None, raw: bytes) -> Any:
         from pydantic import ValidationError as PydanticError
 
         try:
-            return kind.model_validate_json(raw)  # type: ignore[attr-defined]
+            return kind.model_validate_json(raw)
         except PydanticError as exc:
             raise ValidationError(str(exc), job_name=job_name) from exc
     try:

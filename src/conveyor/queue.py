@@ -39,7 +39,7 @@ class BulkJob:
     name: str
     data: Any = None
     job_id: str | None = None
-    options: JobOverrides = field(default_factory=lambda: JobOverrides())
+    options: JobOverrides = field(default_factory=JobOverrides)
 
 
 class Register(Generic[T]):
@@ -293,7 +293,9 @@ class Queue:
 
     async def change_priority(self, job_id: str, priority: int) -> None:
         if not isinstance(priority, int) or not 0 <= priority <= 2_097_152:
-            raise InvalidOptionsError(f"priority must be an int from 0 to 2097152, got {priority!r}")
+            raise InvalidOptionsError(
+                f"priority must be an int from 0 to 2097152, got {priority!r}"
+            )
         code = await self.backend.change_priority(
             self.name, job_id, priority, self.clock.now_ms()
         )

@@ -49,7 +49,7 @@ def _blocking(
 ) -> Callable[Concatenate[Any, P], R]:
     """Make a blocking method from an async one of the wrapped object (``self._inner``)."""
 
-    def call(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+    def call(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return portal().call(method(self._inner, *args, **kwargs))
 
     call.__name__ = method.__name__
@@ -62,7 +62,7 @@ def _wrapping_jobs(
 ) -> Callable[Concatenate[Any, P], Any]:
     """Like ``_blocking``, wrapping returned ``Job`` handles (alone or in a list) as SyncJob."""
 
-    def call(self: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
+    def call(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> Any:
         result = portal().call(method(self._inner, *args, **kwargs))
         if isinstance(result, Job):
             return SyncJob(result)

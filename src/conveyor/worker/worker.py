@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
@@ -59,7 +59,7 @@ class Worker:
         self._lease_keeper: LeaseKeeper | None = None
         self._stopped = asyncio.Event()
         self._signals = 0
-        self._unsubscribe_clock = lambda: None
+        self._unsubscribe_clock: Callable[[], None] = lambda: None
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:

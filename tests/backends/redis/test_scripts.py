@@ -82,7 +82,7 @@ async def test_a_refused_operation_maps_to_the_same_error_words(
     queue = Queue(queue_name, backend=backend)
     from conveyor import InvalidStateError, JobNotFoundError
 
-    with pytest.raises(JobNotFoundError, match="cannot promote job nope .*: no such job"):
+    with pytest.raises(JobNotFoundError, match=r"cannot promote job nope .*: no such job"):
         await queue.promote("nope")
     job = await queue.add("job", 1)
     with pytest.raises(InvalidStateError, match="wrong state"):

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 from redis import exceptions as rx
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from ...errors import BackendUnavailableError, ConfigurationError, ScriptError
@@ -74,7 +73,11 @@ class RedisBackend(Backend):
         self.prefix = target.prefix
         self._target = target
         self._strict = strict
-        self._client, self._helpers = connection.connect(target)
+        client, self._helpers = connection.connect(target)
+        # redis-py types every reply as "Awaitable[T] | T" (one signature for the sync and
+        # async clients), which no caller can use; the backend treats replies as Any and
+        # converts them in one place per call.
+        self._client: Any = client
         self._scripts: dict[str, AsyncScript] = {
             name: self._client.register_script(source(name)) for name in SCRIPT_NAMES
         }
@@ -393,7 +396,8 @@ class RedisBackend(Backend):
     async def obliterate(self, queue: str, force: bool) -> None:
         k = self._keys(queue)
         while True:
-            left = int(await self._run("obliterate", [k.base, k.meta, k.active], [int(force), 5000]))
+            keys = [k.base, k.meta, k.active]
+            left = int(await self._run("obliterate", keys, [int(force), 5000]))
             if left < 0:
                 from ...errors import InvalidStateError
 
