@@ -9,7 +9,8 @@
   ARGV[1] now (ms)        ARGV[2] events maxlen   ARGV[3] worker id   ARGV[4] lease ms
   ARGV[5] first token sequence number             ARGV[6] how many jobs to fetch
   ARGV[7] outcome count n, then 10 fields per outcome:
-    id, token, action (c|f|r), attempts made, result json, reason, error json,
+    id, token, action (c|f|r), attempts made, result json, reason, error json (kept as
+    field err:<n>, n counting every failed attempt of the job, across manual retries),
     retry delay ms, keep age ms (-1 none), keep count (-1 none); age = count = 0 removes
 
   Returns { codes, jobs, next delayed due time or -1, paused 0/1 }
@@ -55,7 +56,7 @@ if n > 0 then
         local delay = tonumber(ARGV[o + 7])
         local state
         redis.call('HSET', jobKey, 'attemptsMade', attempts, 'failedReason', ARGV[o + 5],
-          'err:' .. attempts, ARGV[o + 6])
+          'err:' .. redis.call('HINCRBY', jobKey, 'errors', 1), ARGV[o + 6])
         if delay > 0 then
           state = 'delayed'
           redis.call('ZADD', KEYS[5], now + delay, id)
@@ -75,7 +76,8 @@ if n > 0 then
             'finishedOn', now, 'attemptsMade', attempts)
         else
           redis.call('HSET', jobKey, 'state', 'failed', 'failedReason', ARGV[o + 5],
-            'finishedOn', now, 'attemptsMade', attempts, 'err:' .. attempts, ARGV[o + 6])
+            'finishedOn', now, 'attemptsMade', attempts,
+            'err:' .. redis.call('HINCRBY', jobKey, 'errors', 1), ARGV[o + 6])
         end
         if not (age == 0 and count == 0) then
           local z = zadds[set]
