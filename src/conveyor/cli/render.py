@@ -1,0 +1,233 @@
+"""How queues and jobs look: Rich tables for people, plain dicts for ``--json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import typer
+from rich.console import Group, RenderableType
+from rich.json import JSON
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import ConveyorError
+from ..job import Job
+from ..options import JobState
+
+COUNT_COLUMNS: tuple[JobState, ...] = (
+    "waiting",
+    "prioritized",
+    "delayed",
+    "active",
+    "waiting-children",
+    "completed",
+    "failed",
+)
+STATE_STYLES: dict[str, str] = {
+    "waiting": "cyan",
+    "paused": "yellow",
+    "prioritized": "cyan",
+    "delayed": "blue",
+    "active": "bold green",
+    "waiting-children": "magenta",
+    "completed": "green",
+    "failed": "bold red",
+}
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on stdout (for scripts: ``conveyor queues --json | jq``)."""
+    typer.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+
+
+def short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- queues --------------------------------------------------------------------------
+def queue_entry(name: str, counts: Mapping[JobState, int], paused: bool) -> dict[str, Any]:
+    return {"name": name, "paused": paused, "counts": dict(counts)}
+
+
+def queues_table(entries: Sequence[dict[str, Any]], url: str) -> Table:
+    table = Table(title=f"queues at {url}", title_justify="left")
+    table.add_column("queue", no_wrap=True)
+    for state in COUNT_COLUMNS:
+        table.add_column(state, justify="right")
+    table.add_column("paused", justify="center")
+    totals = dict.fromkeys(COUNT_COLUMNS, 0)
+    for entry in entries:
+        counts = _merged(entry["counts"])
+        for state in COUNT_COLUMNS:
+            totals[state] += counts[state]
+        table.add_row(
+            Text(entry["name"]),
+            *(_count(counts[s], s) for s in COUNT_COLUMNS),
+            Text("paused", style="yellow") if entry["paused"] else Text("-", style="dim"),
+        )
+    if len(entries) > 1:
+        table.add_section()
+        table.add_row(Text("total", style="bold"), *(str(totals[s]) for s in COUNT_COLUMNS), "")
+    return table
+
+
+def _merged(counts: Mapping[str, int]) -> dict[str, int]:
+    """Counts with jobs held by a pause shown under ``waiting`` (the paused column says why)."""
+    merged: dict[str, int] = {state: int(counts.get(state, 0)) for state in COUNT_COLUMNS}
+    merged["waiting"] += int(counts.get("paused", 0))
+    return merged
+
+
+def _count(value: int, state: str) -> Text:
+    if value == 0:
+        return Text("0", style="dim")
+    return Text(str(value), style=STATE_STYLES.get(state, ""))
+
+
+# -- jobs ----------------------------------------------------------------------------
+def _data(job: Job[Any]) -> Any:
+    try:
+        return job.data
+    except ConveyorError:
+        return job.raw_data.decode(errors="replace")
+
+
+def _result(job: Job[Any]) -> Any:
+    try:
+        return job.result
+    except ConveyorError:
+        return "<undecodable result>"
+
+
+def job_summary(job: Job[Any]) -> dict[str, Any]:
+    """The fields a listing shows, JSON-ready (times are ms since the epoch)."""
+    return {
+        "id": job.id,
+        "name": job.name,
+        "state": job.state,
+        "attempts_made": job.attempts_made,
+        "priority": job.priority,
+        "timestamp": job.timestamp,
+        "processed_on": job.processed_on,
+        "finished_on": job.finished_on,
+        "progress": job.progress,
+        "failed_reason": job.failed_reason,
+    }
+
+
+def job_detail(job: Job[Any], logs: Sequence[str]) -> dict[str, Any]:
+    """Everything stored about a job, JSON-ready."""
+    return {
+        "queue": job.queue.name,
+        **job_summary(job),
+        "stalled_count": job.stalled_count,
+        "data": _data(job),
+        "options": dataclasses.asdict(job.options),
+        "result": _result(job),
+        "errors": [dataclasses.asdict(e) for e in job.errors],
+        "logs": list(logs),
+    }
+
+
+def jobs_table(queue: str, state: str, jobs: Sequence[Job[Any]], offset: int, total: int) -> Table:
+    shown = f"{offset + 1}-{offset + len(jobs)}" if jobs else "none"
+    table = Table(
+        title=f"{state} jobs in {queue} ({shown} of {total})",
+        title_justify="left",
+    )
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("state")
+    table.add_column("attempts", justify="right")
+    table.add_column("added", no_wrap=True)
+    table.add_column("finished", no_wrap=True)
+    table.add_column("detail")
+    for job in jobs:
+        table.add_row(
+            Text(job.id),
+            Text(job.name),
+            Text(job.state, style=STATE_STYLES.get(job.state, "")),
+            str(job.attempts_made),
+            when(job.timestamp),
+            when(job.finished_on),
+            Text(_detail(job)),
+        )
+    return table
+
+
+def _detail(job: Job[Any]) -> str:
+    if job.failed_reason:
+        return short(job.failed_reason)
+    if job.state == "completed":
+        return "result " + short(_result(job))
+    if job.progress is not None:
+        return "progress " + short(job.progress)
+    if job.priority:
+        return f"priority {job.priority}"
+    return ""
+
+
+def job_view(detail: Mapping[str, Any]) -> RenderableType:
+    """The ``jobs show`` page: facts, data, options, result, each attempt's error, logs."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    attempts = detail["options"].get("attempts", 1)
+    rows: list[tuple[str, Text | str]] = [
+        ("queue", Text(detail["queue"])),
+        ("id", Text(detail["id"])),
+        ("name", Text(detail["name"])),
+        ("state", Text(detail["state"], style=STATE_STYLES.get(detail["state"], ""))),
+        ("attempts", f"{detail['attempts_made']} of {attempts}"),
+        ("priority", str(detail["priority"])),
+        ("added", when(detail["timestamp"])),
+        ("processed", when(detail["processed_on"])),
+        ("finished", when(detail["finished_on"])),
+    ]
+    if detail["stalled_count"]:
+        rows.append(("stalled", str(detail["stalled_count"])))
+    if detail["progress"] is not None:
+        rows.append(("progress", Text(short(detail["progress"], 200))))
+    if detail["failed_reason"]:
+        rows.append(("failure", Text(detail["failed_reason"], style="red")))
+    for key, value in rows:
+        facts.add_row(key, value)
+    parts: list[RenderableType] = [
+        facts,
+        _json_panel("data", detail["data"]),
+        _json_panel("options", detail["options"]),
+    ]
+    if detail["state"] == "completed":
+        parts.append(_json_panel("result", detail["result"]))
+    for error in detail["errors"]:
+        title = f"attempt {error['attempt']} failed at {when(error['at'])}"
+        body = Text(f"{error['type']}: {error['message']}\n", style="red")
+        body.append(Text(error["stack"].rstrip(), style="dim"))
+        parts.append(Panel(body, title=title, title_align="left", border_style="red", expand=False))
+    if detail["logs"]:
+        logs = Text("\n".join(detail["logs"]))
+        parts.append(Panel(logs, title="logs", title_align="left", expand=False))
+    return Group(*parts)
+
+
+def _json_panel(title: str, value: Any) -> Panel:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return Panel(
+        JSON(text, indent=None if len(text) <= 60 else 2),
+        title=title,
+        title_align="left",
+        expand=False,
+    )
