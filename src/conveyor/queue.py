@@ -292,7 +292,8 @@ class Queue:
         notify_local(self.backend.url, self.name)
 
     async def change_priority(self, job_id: str, priority: int) -> None:
-        if not isinstance(priority, int) or not 0 <= priority <= 2_097_152:
+        valid = isinstance(priority, int) and not isinstance(priority, bool)
+        if not valid or not 0 <= priority <= 2_097_152:
             raise InvalidOptionsError(
                 f"priority must be an int from 0 to 2097152, got {priority!r}"
             )
