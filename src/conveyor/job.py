@@ -11,7 +11,7 @@ from .options import JobOptions, JobState
 from .serialization import load_options, loads
 
 if TYPE_CHECKING:
-    from .backends.base import JobRecord
+    from .backends.base import Event, JobRecord
     from .queue import Queue
 
 R = TypeVar("R")
@@ -158,12 +158,21 @@ class Job(Generic[R]):
         """Wait until the job finishes; return its result or raise ``JobFailedError``.
 
         Listens on the queue's event stream, so it wakes as soon as the job ends; raises
-        ``TimeoutError`` after ``timeout`` seconds.
+        ``TimeoutError`` after ``timeout`` seconds. A job removed as it finished
+        (``remove_on_complete=True``) still yields its result if it finished after the
+        wait began; one removed before raises ``JobNotFoundError``.
         """
         backend, queue = self.queue.backend, self.queue.name
         deadline = None if timeout is None else time.monotonic() + timeout
         after = await backend.last_event_id(queue)
-        await self.refresh()
+        try:
+            await self.refresh()
+        except JobNotFoundError:
+            # Finished and removed after the cursor was read: its final event follows it.
+            for event in await backend.read_events(queue, after, 10_000, None):
+                if event.job_id == self.id and event.name in ("completed", "failed"):
+                    return self._final(event)
+            raise
         while True:
             if self.state == "completed":
                 return self.result  # type: ignore[return-value]
@@ -180,10 +189,14 @@ class Job(Generic[R]):
                 after = event.event_id
                 if event.job_id != self.id or event.name not in _FINAL_EVENTS:
                     continue
-                if event.name == "completed" and "returnvalue" in event.fields:
-                    return loads(event.fields["returnvalue"])  # type: ignore[no-any-return]
-                if event.name == "failed":
-                    raise JobFailedError(
-                        queue=queue, job_id=self.id, reason=event.fields.get("reason", "")
-                    )
+                if event.name == "failed" or "returnvalue" in event.fields:
+                    return self._final(event)
                 await self.refresh()
+
+    def _final(self, event: Event) -> R:
+        """The result a final event carries, or the failure it reports."""
+        if event.name == "failed":
+            raise JobFailedError(
+                queue=self.queue.name, job_id=self.id, reason=event.fields.get("reason", "")
+            )
+        return loads(event.fields["returnvalue"])  # type: ignore[no-any-return]
