@@ -6,6 +6,7 @@ The queue's name comes from ``CONVEYOR_TEST_QUEUE`` and its backend from ``CONVE
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -32,3 +33,8 @@ async def boom(job: JobContext[str]) -> None:
 def make_worker() -> Worker:
     """A zero-argument factory, as ``tests.cli.app:make_worker``."""
     return Worker(queue, settings=WorkerSettings(concurrency=3, grace=5))
+
+
+@queue.job()
+async def slow(job: JobContext[float]) -> None:
+    await asyncio.sleep(job.data)

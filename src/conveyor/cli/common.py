@@ -46,7 +46,7 @@ def out() -> Console:
 
 def err() -> Console:
     """The console for errors, warnings and progress (stderr)."""
-    return Console(stderr=True, markup=False, emoji=False, highlight=False)
+    return Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -1,0 +1,49 @@
+"""Worker logs: text lines show ``extra`` fields as key=value; JSON lines carry them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from conveyor.cli.logs import JsonFormatter, TextFormatter
+
+
+def _record(**extra: object) -> logging.LogRecord:
+    record = logging.makeLogRecord(
+        {
+            "name": "conveyor.worker",
+            "levelno": logging.WARNING,
+            "levelname": "WARNING",
+            "msg": "job %s failed",
+            "args": ("7",),
+        }
+    )
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_text_lines_show_extras_as_key_value() -> None:
+    line = TextFormatter().format(_record(queue="emails", job_id="7", queues=["a", "b"]))
+    assert "WARNING conveyor.worker: job 7 failed" in line
+    assert line.endswith("queue=emails job_id=7 queues=a,b")
+
+
+def test_text_values_with_spaces_are_quoted() -> None:
+    line = TextFormatter().format(_record(reason="no such thing"))
+    assert line.endswith('reason="no such thing"')
+
+
+def test_json_lines_carry_extras_and_the_exception() -> None:
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        record = _record(queue="emails", job_id="7")
+        record.exc_info = sys.exc_info()
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["level"] == "warning"
+    assert entry["logger"] == "conveyor.worker"
+    assert entry["message"] == "job 7 failed"
+    assert (entry["queue"], entry["job_id"]) == ("emails", "7")
+    assert "ValueError: bad" in entry["exception"]
