@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, Unpack, overload
 
 from . import payloads
 from .backends import from_url
-from .backends.base import Backend, Event, JobRecord, NewJob
+from .backends.base import Backend, JobRecord, NewJob
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError, InvalidOptionsError, Refusal
+from .events import EventStream
 from .job import Job
 from .options import (
     QUEUE_NAME,
@@ -225,16 +226,13 @@ class Queue:
     async def is_paused(self) -> bool:
         return await self.backend.is_paused(self.name)
 
-    async def events(
-        self, *, after: str = "$", block: Seconds = 5.0
-    ) -> AsyncIterator[Event]:
-        """Follow the queue's event stream from ``after`` (``"$"``: only new events)."""
-        cursor = await self.backend.last_event_id(self.name) if after == "$" else after
-        block_ms = to_ms(block, "block")
-        while True:
-            for event in await self.backend.read_events(self.name, cursor, 500, block_ms):
-                cursor = event.event_id
-                yield event
+    def events(self, *, after: str = "$", block: Seconds = 5.0) -> EventStream:
+        """Follow the queue's event stream from ``after`` (``"$"``: only new events).
+
+        ``async with queue.events() as stream:`` starts listening on entry, so events
+        caused inside the block are all seen; ``async for event in stream`` reads them.
+        """
+        return EventStream(self.backend, self.name, after, to_ms(block, "block"))
 
     # -- admin -----------------------------------------------------------------------
     async def pause(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 from conveyor import Job, JobState, Queue, WorkerSettings
 from conveyor.backends.base import Event
+from conveyor.events import EventStream
 
 FAST = WorkerSettings(concurrency=5, lease=1.0, stalled_interval=0.3, block_timeout=0.5, grace=5)
 
@@ -40,8 +41,15 @@ async def read_events(
     within: float = 10.0,
 ) -> list[Event]:
     """Read ``queue``'s event stream from ``after`` until ``stop(events so far)`` holds."""
+    async with queue.events(after=after, block=0.2) as stream:
+        return await collect(stream, stop, within)
+
+
+async def collect(
+    stream: EventStream, stop: Callable[[list[Event]], bool], within: float = 10.0
+) -> list[Event]:
+    """Read events from ``stream`` until ``stop(events so far)`` holds."""
     events: list[Event] = []
-    stream = queue.events(after=after, block=0.2)
     try:
         async with asyncio.timeout(within):
             async for event in stream:
@@ -49,12 +57,8 @@ async def read_events(
                 if stop(events):
                     return events
     except TimeoutError:
-        raise AssertionError(
-            f"event stream ended without the expected events: {[e.name for e in events]}"
-        ) from None
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
-    return events
+        pass
+    raise AssertionError(f"expected events did not come; got {[e.name for e in events]}")
 
 
 def has(*names: str, job_id: str | None = None) -> Callable[[list[Event]], bool]:

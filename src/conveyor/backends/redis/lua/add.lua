@@ -8,7 +8,8 @@
   then 7 fields per job: id ('' = generate), name, data, opts, priority, delay ms, lifo (0/1)
 
   Returns a flat array: id, created (1, or 0 when a job with that id already existed), ...
-  Events: added (with the state the job starts in).
+  Events: added (with the state the job starts in); delayed (delay ms, due time) too
+  for a delayed job.
 ]]
 --@include emit
 --@include enqueue
@@ -60,6 +61,7 @@ for i = 0, n - 1 do
       'timestamp', now, 'delay', delay, 'priority', priority, 'state', state,
       'attemptsMade', 0, 'stalledCounter', 0)
     emit(KEYS[5], maxlen, 'added', id, 'name', ARGV[o + 1], 'state', state)
+    if delay > 0 then emit(KEYS[5], maxlen, 'delayed', id, 'delay', delay, 'due', now + delay) end
   end
   out[#out + 1] = id
   out[#out + 1] = created

@@ -16,7 +16,8 @@
   Returns { codes, jobs, next delayed due time or -1, paused 0/1 }
     codes: per outcome 0, or -2 when the token is not the job's (lock lost)
     jobs:  flat id, token, name, data, opts, attemptsMade, timestamp per fetched job
-  Events: completed, failed, retrying, delayed, active, drained.
+  Events: completed, failed, retrying, delayed (a retry that waits), waiting (a delayed job
+  now due), active, drained.
 ]]
 --@include emit
 --@include enqueue
@@ -67,6 +68,7 @@ if n > 0 then
         end
         redis.call('HSET', jobKey, 'state', state)
         emit(KEYS[8], maxlen, 'retrying', id, 'delay', delay, 'reason', ARGV[o + 5])
+        if delay > 0 then emit(KEYS[8], maxlen, 'delayed', id, 'delay', delay, 'due', now + delay) end
       else
         local set = (action == 'c') and KEYS[6] or KEYS[7]
         if age == 0 and count == 0 then
@@ -109,6 +111,7 @@ if want > 0 and not paused then
       local jobKey = base .. 'job:' .. due[i]
       local state = enqueue(base, due[i], tonumber(redis.call('HGET', jobKey, 'priority')) or 0, false)
       redis.call('HSET', jobKey, 'state', state)
+      emit(KEYS[8], maxlen, 'waiting', due[i], 'prev', 'delayed')
     end
     redis.call('ZREM', KEYS[5], unpack(due))
   end
