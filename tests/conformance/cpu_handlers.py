@@ -1,0 +1,20 @@
+"""Module-level handlers for cpu_bound tests: a process pool imports them by name."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from conveyor import ProcessJob
+
+
+def checksum(job: ProcessJob[dict[str, Any]]) -> dict[str, Any]:
+    """Burn a little CPU and report which process did it."""
+    total = 0
+    for i in range(job.data["n"]):
+        total = (total * 31 + i) % 1_000_003
+    return {"total": total, "pid": os.getpid(), "attempt": job.attempts_made, "id": job.id}
+
+
+def explode(job: ProcessJob[Any]) -> None:
+    raise ValueError(f"bad input {job.data!r}")
