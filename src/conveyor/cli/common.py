@@ -10,7 +10,7 @@ import asyncio
 import enum
 import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +22,7 @@ from ..backends import from_url
 from ..backends.base import Backend
 from ..errors import ConfigurationError, ConveyorError
 from ..queue import Queue
+from . import logs
 
 T = TypeVar("T")
 
@@ -69,9 +70,10 @@ def reported() -> Iterator[None]:
         fail("interrupted", EXIT_INTERRUPTED)
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one command's coroutine on a fresh event loop, reporting conveyor's errors."""
-    with reported():
+def run(coro: Coroutine[Any, Any, T], *, brief_logs: bool = True) -> T:
+    """Run one command's coroutine on a fresh event loop, reporting conveyor's errors
+    (and, unless the command set up its own logging, conveyor's warnings) in one line."""
+    with reported(), logs.brief() if brief_logs else nullcontext():
         return asyncio.run(coro)
     raise AssertionError("unreachable")  # pragma: no cover - reported() always exits
 

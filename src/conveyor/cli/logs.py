@@ -97,3 +97,24 @@ def configured(settings: LogSettings) -> Iterator[None]:
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)
+
+
+class _BriefFormatter(logging.Formatter):
+    """``warning: message``, like the CLI's own ``error:`` lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+@contextmanager
+def brief() -> Iterator[None]:
+    """For the admin commands: conveyor's warnings (e.g. an unsafe Redis setting) as one
+    ``warning:`` line each on stderr."""
+    handler = _StderrHandler(logging.WARNING)
+    handler.setFormatter(_BriefFormatter())
+    logger = logging.getLogger("conveyor")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)

@@ -104,7 +104,7 @@ def worker(
     with reported():
         config = worker_config(flags, os.environ)
     with logs.configured(config.log):
-        run(serve(config))
+        run(serve(config), brief_logs=False)
 
 
 async def serve(config: WorkerConfig) -> None:
