@@ -103,7 +103,8 @@ class SyncQueue:
     """Blocking twin of :class:`conveyor.Queue`, for code without an event loop.
 
     ``SyncQueue("emails")`` builds its own queue; ``SyncQueue.wrap(queue)`` shares the
-    registry (job names and payload types) of an async queue defined elsewhere.
+    registry (job names and payload types) and defaults of an async queue defined
+    elsewhere, on its own connection (connections belong to one event loop).
     """
 
     def __init__(self, name: str, **kwargs: Any) -> None:
@@ -112,7 +113,7 @@ class SyncQueue:
     @classmethod
     def wrap(cls, queue: Queue) -> SyncQueue:
         wrapped = cls.__new__(cls)
-        wrapped._inner = queue
+        wrapped._inner = portal().call(_twin(queue))
         return wrapped
 
     @property
@@ -144,3 +145,15 @@ class SyncQueue:
 
 async def _build(name: str, kwargs: dict[str, Any]) -> Queue:
     return Queue(name, **kwargs)
+
+
+async def _twin(queue: Queue) -> Queue:
+    twin = Queue(
+        queue.name,
+        backend=queue.backend.clone(),
+        defaults=queue.defaults,
+        max_payload_bytes=queue.max_payload_bytes,
+        clock=queue.clock,
+    )
+    twin.tasks = queue.tasks
+    return twin
