@@ -105,7 +105,7 @@ def retry(
     name: QueueArg,
     job_id: Annotated[
         str | None,
-        typer.Argument(metavar="[JOB_ID]", help="The failed job to retry.", show_default=False),
+        typer.Argument(metavar="JOB_ID", help="The failed job to retry.", show_default=False),
     ] = None,
     all_failed: Annotated[
         bool, typer.Option("--all", help="Retry every failed job of the queue.")
