@@ -32,7 +32,7 @@ def from_url(url: str | None = None) -> Backend:
         return RedisBackend(resolved)
     if scheme == "sqlite":
         try:
-            from .sqlite import SQLiteBackend  # type: ignore[attr-defined]
+            from .sqlite import SQLiteBackend
         except ImportError as exc:  # pragma: no cover - until the SQLite backend lands
             raise ConfigurationError("the SQLite backend is not available yet") from exc
         backend: Backend = SQLiteBackend(resolved)

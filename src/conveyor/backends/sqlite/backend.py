@@ -1,0 +1,285 @@
+"""The SQLite backend: each state change is one short ``BEGIN IMMEDIATE`` transaction.
+
+The embedded default: one database file in WAL mode, shared by any number of producer
+and worker processes on one machine. Statements live in :mod:`.ops` (one module per
+state change, named after the Redis script it mirrors) and :mod:`.reads`; they run on a
+dedicated thread per backend instance (:mod:`.dbthread`). See ``docs/sqlite.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+
+from ...errors import ConfigurationError, InvalidStateError, Refusal
+from ...options import JobState
+from ..base import (
+    AddResult,
+    Backend,
+    Event,
+    FinishResult,
+    JobRecord,
+    Lease,
+    NewJob,
+    Outcome,
+    StalledReport,
+)
+from . import reads
+from .dbthread import DatabaseThread
+from .lease_clock import lease_clock_ms
+from .ops.add import add
+from .ops.add_log import add_log
+from .ops.change_priority import change_priority
+from .ops.check_stalled import check_stalled
+from .ops.clean import clean
+from .ops.drain import drain
+from .ops.finish_and_fetch import Fetched, finish_and_fetch
+from .ops.obliterate import obliterate
+from .ops.pause import pause
+from .ops.promote import promote
+from .ops.remove import remove
+from .ops.renew_lease import renew_lease
+from .ops.retry import retry
+from .ops.update_data import update_data
+from .ops.update_progress import update_progress
+from .url import SQLiteTarget, parse
+
+WAKE_POLL_S = 0.01
+"""How often an idle worker (or a blocked event reader) looks for changes made by other
+processes: a cheap indexed read of one row; within one process wake-ups are immediate."""
+OBLITERATE_CHUNK = 5000
+_STALLED_REASON = "job stalled more than the allowed number of times (max_stalled)"
+
+
+class SQLiteBackend(Backend):
+    """Storage in one SQLite file (``sqlite:///path``), shared by processes on one machine."""
+
+    def __init__(self, url: str, *, target: SQLiteTarget | None = None) -> None:
+        self.url = url
+        self.target = target if target is not None else parse(url)
+        self.path = self.target.path
+        self._db = DatabaseThread(self.target)
+        self._seq = 0
+        self._seen: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"<SQLiteBackend {self.path}>"
+
+    def clone(self) -> SQLiteBackend:
+        return SQLiteBackend(self.url, target=self.target)
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def ping(self) -> None:
+        await self._db.read(_ping)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # -- producing -----------------------------------------------------------------
+    async def add(self, queue: str, jobs: Sequence[NewJob], now_ms: int) -> list[AddResult]:
+        return await self._db.write(add, queue, jobs, now_ms)
+
+    # -- working -------------------------------------------------------------------
+    async def finish_and_fetch(
+        self,
+        queue: str,
+        lease: Lease,
+        outcomes: Sequence[Outcome],
+        fetch: int,
+        now_ms: int,
+    ) -> FinishResult:
+        seq = self._seq
+        self._seq += max(fetch, 0)
+        result = await self._db.write(
+            _finish_and_fetch, queue, lease, seq, outcomes, fetch, now_ms
+        )
+        self._seen[queue] = result.marker
+        return FinishResult(result.codes, result.jobs, result.next_due, result.paused)
+
+    async def wait_for_work(self, queue: str, timeout_s: float) -> None:
+        """Return once the queue's marker moves past the value this backend last saw (a
+        job was added, retried, recovered or promoted, or the queue resumed), polling it
+        every ``WAKE_POLL_S``; or after ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.0)
+        seen = self._seen.get(queue)
+        while True:
+            current = await self._db.read(reads.marker, queue)
+            if seen is None:
+                seen = self._seen[queue] = current
+            elif current != seen:
+                self._seen[queue] = current
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(WAKE_POLL_S, remaining))
+
+    async def renew_lease(
+        self, queue: str, lease: Lease, active: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        return await self._db.write(_renew_lease, queue, lease, active)
+
+    async def release_lease(self, queue: str, lease: Lease) -> None:
+        await self._db.write(_release_lease, queue, lease.worker_id)
+
+    async def check_stalled(
+        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int
+    ) -> StalledReport:
+        recovered, failed = await self._db.write(
+            _check_stalled, queue, max_stalled, interval_ms, now_ms
+        )
+        return StalledReport(recovered, failed)
+
+    async def update_progress(
+        self, queue: str, job_id: str, progress: bytes, now_ms: int
+    ) -> None:
+        code = await self._db.write(update_progress, queue, job_id, progress)
+        _raise_for(code, queue, job_id, "update progress of")
+
+    async def add_log(self, queue: str, job_id: str, line: str, keep: int) -> int:
+        count = await self._db.write(add_log, queue, job_id, line, keep)
+        _raise_for(min(count, 0), queue, job_id, "log to")
+        return count
+
+    # -- reading -------------------------------------------------------------------
+    async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
+        return await self._db.read(reads.get_job, queue, job_id)
+
+    async def get_jobs(
+        self, queue: str, state: JobState, offset: int, limit: int, newest_first: bool
+    ) -> list[JobRecord]:
+        return await self._db.read(reads.get_jobs, queue, state, offset, limit, newest_first)
+
+    async def counts(self, queue: str) -> dict[JobState, int]:
+        return await self._db.read(reads.counts, queue)
+
+    async def get_logs(self, queue: str, job_id: str, offset: int, limit: int) -> list[str]:
+        return await self._db.read(reads.get_logs, queue, job_id, offset, limit)
+
+    async def is_paused(self, queue: str) -> bool:
+        return await self._db.read(reads.is_paused, queue)
+
+    async def queues(self) -> list[str]:
+        return await self._db.read(reads.queues)
+
+    async def read_events(
+        self, queue: str, after: str, count: int, block_ms: int | None
+    ) -> list[Event]:
+        """Events after ``after``; with ``block_ms`` (0: without limit, as XREAD BLOCK 0)
+        poll every ``WAKE_POLL_S`` until one arrives."""
+        if after == "$":
+            cursor = await self._db.read(reads.last_event, queue)
+        else:
+            try:
+                cursor = reads.parse_event_id(after)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{after!r} is not an event id of this backend (use '0', '$' or an id"
+                    " read from this queue's events)"
+                ) from None
+        loop = asyncio.get_running_loop()
+        deadline = None if not block_ms else loop.time() + block_ms / 1000
+        while True:
+            events = await self._db.read(reads.read_events, queue, cursor, max(count, 1))
+            if events or block_ms is None:
+                return events
+            if deadline is not None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return []
+                await asyncio.sleep(min(WAKE_POLL_S, remaining))
+            else:
+                await asyncio.sleep(WAKE_POLL_S)
+
+    async def last_event_id(self, queue: str) -> str:
+        last = await self._db.read(reads.last_event, queue)
+        return reads.event_id(last) if last else "0"
+
+    # -- admin ---------------------------------------------------------------------
+    async def pause(self, queue: str, paused: bool, now_ms: int) -> None:
+        await self._db.write(pause, queue, paused)
+
+    async def drain(self, queue: str, include_delayed: bool, now_ms: int) -> int:
+        return await self._db.write(drain, queue, include_delayed)
+
+    async def clean(
+        self, queue: str, state: JobState, older_than_ms: int, limit: int, now_ms: int
+    ) -> list[str]:
+        if state == "active":
+            return []
+        name = "waiting" if state == "paused" else state
+        return await self._db.write(clean, queue, name, now_ms - older_than_ms, limit)
+
+    async def obliterate(self, queue: str, force: bool) -> None:
+        while True:
+            left = await self._db.write(obliterate, queue, force, OBLITERATE_CHUNK)
+            if left < 0:
+                raise InvalidStateError(
+                    f"cannot obliterate queue {queue!r} while jobs are active (use force)",
+                    queue=queue,
+                    job_id="*",
+                    state="active",
+                )
+            if left == 0:
+                return
+
+    async def remove(self, queue: str, job_id: str, now_ms: int) -> int:
+        return await self._db.write(remove, queue, job_id)
+
+    async def retry(self, queue: str, job_ids: Sequence[str] | None, now_ms: int) -> int:
+        return await self._db.write(retry, queue, None if job_ids is None else list(job_ids))
+
+    async def promote(self, queue: str, job_id: str, now_ms: int) -> int:
+        return await self._db.write(promote, queue, job_id)
+
+    async def change_priority(self, queue: str, job_id: str, priority: int, now_ms: int) -> int:
+        return await self._db.write(change_priority, queue, job_id, priority)
+
+    async def update_data(self, queue: str, job_id: str, data: bytes) -> int:
+        return await self._db.write(update_data, queue, job_id, data)
+
+
+# Adapters run on the database thread: they read the lease clock inside the transaction,
+# so an expiry is measured from the moment the write lock is held.
+
+
+def _ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1 FROM queues LIMIT 1").fetchall()
+
+
+def _finish_and_fetch(
+    conn: sqlite3.Connection,
+    queue: str,
+    lease: Lease,
+    seq: int,
+    outcomes: Sequence[Outcome],
+    fetch: int,
+    now_ms: int,
+) -> Fetched:
+    expires = lease_clock_ms() + lease.lease_ms
+    return finish_and_fetch(conn, queue, lease.worker_id, expires, seq, outcomes, fetch, now_ms)
+
+
+def _renew_lease(
+    conn: sqlite3.Connection, queue: str, lease: Lease, active: Sequence[tuple[str, str]]
+) -> list[str]:
+    return renew_lease(conn, queue, lease.worker_id, lease_clock_ms() + lease.lease_ms, active)
+
+
+def _release_lease(conn: sqlite3.Connection, queue: str, worker: str) -> None:
+    conn.execute("DELETE FROM leases WHERE queue = ? AND worker = ?", (queue, worker))
+
+
+def _check_stalled(
+    conn: sqlite3.Connection, queue: str, max_stalled: int, interval_ms: int, now_ms: int
+) -> tuple[list[str], list[str]]:
+    return check_stalled(
+        conn, queue, max_stalled, interval_ms, now_ms, lease_clock_ms(), _STALLED_REASON
+    )
+
+
+def _raise_for(code: int, queue: str, job_id: str, action: str) -> None:
+    if code < 0:
+        raise Refusal(code).error(queue=queue, job_id=job_id, action=action)

@@ -1,0 +1,71 @@
+"""check_stalled: recover active jobs whose worker lease has expired
+(Backend.check_stalled; Redis: check_stalled.lua).
+
+Arguments: queue, max stalled recoveries, check interval ms, now (ms), lease clock now
+(ms), failure reason.
+The guard ``queues.stalled_check_until`` (lease clock) lets one check run per interval
+however many workers call. A job is stalled when the lease named by its worker is gone or
+expired; it returns to the front of the line, or fails once it has stalled more than
+``max_stalled`` times. Expired lease rows are deleted (Redis lets them expire).
+Returns (recovered ids, failed ids); both empty when the guard is held.
+Events: stalled, failed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .tx import Tx
+
+
+def check_stalled(
+    conn: sqlite3.Connection,
+    queue: str,
+    max_stalled: int,
+    interval_ms: int,
+    now: int,
+    lease_now: int,
+    reason: str,
+) -> tuple[list[str], list[str]]:
+    tx = Tx(conn, queue)
+    if lease_now < tx.stalled_check_until:
+        return [], []
+    tx.stalled_check_until = lease_now + interval_ms
+    alive = {
+        row[0]
+        for row in conn.execute(
+            "SELECT worker FROM leases WHERE queue = ? AND expires_at > ?", (queue, lease_now)
+        )
+    }
+    conn.execute("DELETE FROM leases WHERE queue = ? AND expires_at <= ?", (queue, lease_now))
+    active = conn.execute(
+        "SELECT rid, id, worker, priority, stalled_count FROM jobs"
+        " WHERE queue = ? AND state = 'active' ORDER BY rid",
+        (queue,),
+    ).fetchall()
+    recovered: list[str] = []
+    failed: list[str] = []
+    for rid, job_id, worker, priority, stalled_before in active:
+        if worker in alive:
+            continue
+        stalled = stalled_before + 1
+        if stalled > max_stalled:
+            conn.execute(
+                "UPDATE jobs SET state = 'failed', rank = ?, failed_reason = ?, finished_on = ?,"
+                " stalled_count = ?, worker = NULL, token = NULL WHERE rid = ?",
+                (now, reason, now, stalled, rid),
+            )
+            tx.emit("failed", job_id, {"reason": reason})
+            failed.append(job_id)
+        else:
+            state, rank = tx.enqueue(priority, True)
+            conn.execute(
+                "UPDATE jobs SET state = ?, rank = ?, stalled_count = ?, worker = NULL,"
+                " token = NULL WHERE rid = ?",
+                (state, rank, stalled, rid),
+            )
+            tx.emit("stalled", job_id)
+            recovered.append(job_id)
+    tx.wake = bool(recovered)
+    tx.finish()
+    return recovered, failed

@@ -1,0 +1,42 @@
+"""obliterate: delete a queue and its jobs, a chunk per transaction
+(Backend.obliterate; Redis: obliterate.lua).
+
+Arguments: queue, force (proceed although jobs are active), jobs to delete in this call.
+The queue is paused by the first call so nothing starts while chunks are deleted; the
+last call deletes the queue's row (counters, marker, guard), events, leases and logs.
+Returns how many jobs remain (call again until 0), or -3 when jobs are active and
+``force`` is false.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .lib import delete_jobs
+
+
+def obliterate(conn: sqlite3.Connection, queue: str, force: bool, budget: int) -> int:
+    if not force and conn.execute(
+        "SELECT 1 FROM jobs WHERE queue = ? AND state = 'active' LIMIT 1", (queue,)
+    ).fetchone():
+        return -3
+    conn.execute("UPDATE queues SET paused = 1 WHERE name = ?", (queue,))
+    ids = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM jobs WHERE queue = ? ORDER BY state = 'active', rid LIMIT ?",
+            (queue, budget + 1),
+        )
+    ]
+    delete_jobs(conn, queue, ids[:budget])
+    if len(ids) > budget:
+        return 1
+    for table, column in (
+        ("events", "queue"),
+        ("leases", "queue"),
+        ("logs", "queue"),
+        ("job_errors", "queue"),
+        ("queues", "name"),
+    ):
+        conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (queue,))
+    return 0

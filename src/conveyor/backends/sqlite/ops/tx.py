@@ -1,0 +1,125 @@
+"""One queue's bookkeeping inside a transaction: counters, events, the wake-up marker.
+
+The Redis scripts' shared helpers ``emit`` and ``enqueue`` live here; the queue's row is
+read once, changed in memory, and written back once by :meth:`Tx.finish`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+EVENTS_MAXLEN = 10_000
+"""Events kept per queue (trimmed once ~``EVENTS_SLACK`` more have accumulated)."""
+EVENTS_SLACK = 100
+PRIORITY_SHIFT = 4_294_967_296  # 2^32, as the Redis prioritized score
+
+_COLUMNS = (
+    "listed, paused, next_id, back_seq, front_seq, prio_seq, marker, event_count,"
+    " stalled_check_until"
+)
+
+
+class Tx:
+    """A queue's row, loaded (and created when missing) at the start of a state change."""
+
+    __slots__ = (
+        "back_seq",
+        "conn",
+        "event_count",
+        "events",
+        "front_seq",
+        "listed",
+        "marker",
+        "next_id",
+        "paused",
+        "prio_seq",
+        "queue",
+        "stalled_check_until",
+        "wake",
+    )
+
+    def __init__(self, conn: sqlite3.Connection, queue: str) -> None:
+        self.conn = conn
+        self.queue = queue
+        row = conn.execute(f"SELECT {_COLUMNS} FROM queues WHERE name = ?", (queue,)).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO queues (name) VALUES (?)", (queue,))
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM queues WHERE name = ?", (queue,)
+            ).fetchone()
+        (
+            self.listed,
+            self.paused,
+            self.next_id,
+            self.back_seq,
+            self.front_seq,
+            self.prio_seq,
+            self.marker,
+            self.event_count,
+            self.stalled_check_until,
+        ) = row
+        self.events: list[tuple[str, str, str | None, str | None]] = []
+        self.wake = False
+
+    def emit(self, name: str, job_id: str | None, fields: dict[str, str] | None = None) -> None:
+        """Append an event to the queue's stream (written by :meth:`finish`)."""
+        encoded = None if not fields else json.dumps(fields, separators=(",", ":"))
+        self.events.append((self.queue, name, job_id, encoded))
+
+    def enqueue(self, priority: int, front: bool) -> tuple[str, int]:
+        """Where a ready job goes: (state, rank). See ``schema.sql`` for the ranks."""
+        if priority > 0:
+            self.prio_seq += 1
+            return "prioritized", priority * PRIORITY_SHIFT + self.prio_seq % PRIORITY_SHIFT
+        if front:
+            self.front_seq -= 1
+            return "waiting", self.front_seq
+        self.back_seq += 1
+        return "waiting", self.back_seq
+
+    def finish(self) -> None:
+        """Write the events, trim the stream, bump the marker and save the queue's row."""
+        conn = self.conn
+        if self.events:
+            conn.executemany(
+                "INSERT INTO events (queue, name, job_id, fields) VALUES (?, ?, ?, ?)",
+                self.events,
+            )
+            self.event_count += len(self.events)
+            self.events = []
+            if self.event_count > EVENTS_MAXLEN + EVENTS_SLACK:
+                self._trim_events()
+        if self.wake:
+            self.marker += 1
+        conn.execute(
+            "UPDATE queues SET listed = ?, paused = ?, next_id = ?, back_seq = ?,"
+            " front_seq = ?, prio_seq = ?, marker = ?, event_count = ?,"
+            " stalled_check_until = ? WHERE name = ?",
+            (
+                self.listed,
+                self.paused,
+                self.next_id,
+                self.back_seq,
+                self.front_seq,
+                self.prio_seq,
+                self.marker,
+                self.event_count,
+                self.stalled_check_until,
+                self.queue,
+            ),
+        )
+
+    def _trim_events(self) -> None:
+        excess = self.event_count - EVENTS_MAXLEN
+        row = self.conn.execute(
+            "SELECT id FROM events WHERE queue = ? ORDER BY id LIMIT 1 OFFSET ?",
+            (self.queue, excess - 1),
+        ).fetchone()
+        if row is None:  # fewer kept than counted: recount instead
+            (self.event_count,) = self.conn.execute(
+                "SELECT COUNT(*) FROM events WHERE queue = ?", (self.queue,)
+            ).fetchone()
+            return
+        self.conn.execute("DELETE FROM events WHERE queue = ? AND id <= ?", (self.queue, row[0]))
+        self.event_count = EVENTS_MAXLEN

@@ -1,0 +1,178 @@
+"""Read-only queries: jobs, pages by state, counts, logs, events and the wake-up marker.
+
+Each runs on the backend's database thread; multi-statement reads share one snapshot
+(a deferred transaction, which in WAL mode never blocks a writer).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import cast
+
+from ...options import STATES, JobState
+from ..base import Event, JobRecord
+
+_JOB_COLUMNS = (
+    "id, name, data, opts, state, timestamp, attempts_made, stalled_count, delay, priority,"
+    " processed_on, finished_on, returnvalue, failed_reason, progress"
+)
+_EVENT_ID_WIDTH = 20
+
+
+def event_id(number: int) -> str:
+    """Zero-padded, so that ids order the same as strings and as numbers."""
+    return f"{number:0{_EVENT_ID_WIDTH}d}"
+
+
+def parse_event_id(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+def is_paused(conn: sqlite3.Connection, queue: str) -> bool:
+    row = conn.execute("SELECT paused FROM queues WHERE name = ?", (queue,)).fetchone()
+    return bool(row and row[0])
+
+
+def marker(conn: sqlite3.Connection, queue: str) -> int:
+    row = conn.execute("SELECT marker FROM queues WHERE name = ?", (queue,)).fetchone()
+    return -1 if row is None else int(row[0])
+
+
+def _record(
+    conn: sqlite3.Connection, queue: str, row: tuple[object, ...], paused: bool
+) -> JobRecord:
+    (job_id, name, data, opts, state, timestamp, attempts, stalled, delay, priority,
+     processed, finished, result, reason, progress) = row
+    if state == "waiting" and paused:
+        state = "paused"
+    errors = [
+        r[0]
+        for r in conn.execute(
+            "SELECT error FROM job_errors WHERE queue = ? AND job_id = ? ORDER BY attempt",
+            (queue, job_id),
+        )
+    ]
+    return JobRecord(
+        queue=queue,
+        job_id=cast(str, job_id),
+        name=cast(str, name),
+        data=cast(bytes, data),
+        options=cast(bytes, opts),
+        state=cast(JobState, state),
+        timestamp=cast(int, timestamp),
+        attempts_made=cast(int, attempts),
+        stalled_count=cast(int, stalled),
+        delay_ms=cast(int, delay),
+        priority=cast(int, priority),
+        processed_on=cast(int, processed) or None,
+        finished_on=cast(int, finished) or None,
+        result=cast("bytes | None", result),
+        failed_reason=cast("str | None", reason),
+        progress=cast("bytes | None", progress),
+        errors=errors,
+    )
+
+
+def get_job(conn: sqlite3.Connection, queue: str, job_id: str) -> JobRecord | None:
+    conn.execute("BEGIN")
+    try:
+        row = conn.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE queue = ? AND id = ?", (queue, job_id)
+        ).fetchone()
+        if row is None:
+            return None
+        return _record(conn, queue, row, row[4] == "waiting" and is_paused(conn, queue))
+    finally:
+        conn.execute("COMMIT")
+
+
+def get_jobs(
+    conn: sqlite3.Connection,
+    queue: str,
+    state: JobState,
+    offset: int,
+    limit: int,
+    newest_first: bool,
+) -> list[JobRecord]:
+    conn.execute("BEGIN")
+    try:
+        paused = is_paused(conn, queue)
+        if state in ("waiting", "paused"):
+            if (state == "paused") != paused:
+                return []
+            state = "waiting"
+        if state == "active":
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE queue = ? AND state = 'active'", (queue,)
+            ).fetchall()
+            rows.sort(key=lambda r: _id_order(cast(str, r[0])), reverse=newest_first)
+            rows = rows[offset : offset + limit]
+        else:
+            order = "DESC" if newest_first else "ASC"
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE queue = ? AND state = ?"
+                f" ORDER BY rank {order}, id {order} LIMIT ? OFFSET ?",
+                (queue, state, limit, offset),
+            ).fetchall()
+        return [_record(conn, queue, row, paused) for row in rows]
+    finally:
+        conn.execute("COMMIT")
+
+
+def _id_order(job_id: str) -> tuple[int, str]:
+    return (0, f"{int(job_id):020d}") if job_id.isdigit() else (1, job_id)
+
+
+def counts(conn: sqlite3.Connection, queue: str) -> dict[JobState, int]:
+    conn.execute("BEGIN")
+    try:
+        paused = is_paused(conn, queue)
+        rows = conn.execute(
+            "SELECT state, COUNT(*) FROM jobs WHERE queue = ? GROUP BY state", (queue,)
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    result = dict.fromkeys(STATES, 0)
+    for state, number in rows:
+        if state in result:
+            result[cast(JobState, state)] = int(number)
+    if paused:
+        result["paused"], result["waiting"] = result["waiting"], 0
+    return result
+
+
+def get_logs(
+    conn: sqlite3.Connection, queue: str, job_id: str, offset: int, limit: int
+) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT line FROM logs WHERE queue = ? AND job_id = ? ORDER BY seq LIMIT ? OFFSET ?",
+            (queue, job_id, max(limit, 0), max(offset, 0)),
+        )
+    ]
+
+
+def queues(conn: sqlite3.Connection) -> list[str]:
+    return sorted(row[0] for row in conn.execute("SELECT name FROM queues WHERE listed = 1"))
+
+
+def last_event(conn: sqlite3.Connection, queue: str) -> int:
+    row = conn.execute("SELECT MAX(id) FROM events WHERE queue = ?", (queue,)).fetchone()
+    return int(row[0] or 0)
+
+
+def read_events(conn: sqlite3.Connection, queue: str, after: int, count: int) -> list[Event]:
+    events = []
+    for number, name, job_id, fields in conn.execute(
+        "SELECT id, name, job_id, fields FROM events WHERE queue = ? AND id > ?"
+        " ORDER BY id LIMIT ?",
+        (queue, after, count),
+    ):
+        events.append(
+            Event(event_id(number), name, job_id or None, json.loads(fields) if fields else {})
+        )
+    return events

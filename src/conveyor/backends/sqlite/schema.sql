@@ -1,0 +1,85 @@
+-- conveyor's SQLite schema (the current version; see schema.py for versioning).
+--
+-- Every job lives in one row of `jobs`; its state and `rank` place it in the ordered set
+-- Redis keeps as a list or a sorted set:
+--   waiting      rank = position; the smallest is taken next (front inserts go below
+--                zero, back inserts above: LIFO and recovered jobs jump the line)
+--   prioritized  rank = priority * 2^32 + sequence (FIFO within a priority)
+--   delayed      rank = due time in ms
+--   active       rank unused; `worker` and `token` hold the lease token <worker>:<n>
+--   completed / failed   rank = finish time in ms
+-- Ties order by id, as members of a Redis sorted set do.
+
+CREATE TABLE queues (
+  name TEXT PRIMARY KEY,
+  listed INTEGER NOT NULL DEFAULT 0,        -- has held a job (Backend.queues)
+  paused INTEGER NOT NULL DEFAULT 0,
+  next_id INTEGER NOT NULL DEFAULT 0,       -- last generated job id
+  back_seq INTEGER NOT NULL DEFAULT 0,      -- last rank given at the back of `waiting`
+  front_seq INTEGER NOT NULL DEFAULT 1,     -- last rank given at the front of `waiting`
+  prio_seq INTEGER NOT NULL DEFAULT 0,      -- FIFO sequence within a priority
+  marker INTEGER NOT NULL DEFAULT 0,        -- bumped when work may be ready (wake-ups)
+  event_count INTEGER NOT NULL DEFAULT 0,   -- events kept, for trimming
+  stalled_check_until INTEGER NOT NULL DEFAULT 0  -- guard: lease clock ms
+);
+
+CREATE TABLE jobs (
+  rid INTEGER PRIMARY KEY,
+  queue TEXT NOT NULL,
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  data BLOB NOT NULL,
+  opts BLOB NOT NULL,
+  state TEXT NOT NULL,
+  rank INTEGER NOT NULL DEFAULT 0,
+  timestamp INTEGER NOT NULL,
+  delay INTEGER NOT NULL DEFAULT 0,
+  priority INTEGER NOT NULL DEFAULT 0,
+  attempts_made INTEGER NOT NULL DEFAULT 0,
+  stalled_count INTEGER NOT NULL DEFAULT 0,
+  processed_on INTEGER,
+  finished_on INTEGER,
+  returnvalue BLOB,
+  failed_reason TEXT,
+  progress BLOB,
+  worker TEXT,
+  token TEXT
+);
+CREATE UNIQUE INDEX jobs_by_id ON jobs (queue, id);
+CREATE INDEX jobs_by_state ON jobs (queue, state, rank, id);
+
+-- One JSON error record per failed attempt, numbered 1, 2, … across manual retries.
+CREATE TABLE job_errors (
+  queue TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  error BLOB NOT NULL,
+  PRIMARY KEY (queue, job_id, attempt)
+) WITHOUT ROWID;
+
+CREATE TABLE logs (
+  seq INTEGER PRIMARY KEY,
+  queue TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  line TEXT NOT NULL
+);
+CREATE INDEX logs_by_job ON logs (queue, job_id, seq);
+
+-- A worker's claim on the jobs it fetched: alive while expires_at (lease clock) is ahead.
+CREATE TABLE leases (
+  queue TEXT NOT NULL,
+  worker TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (queue, worker)
+) WITHOUT ROWID;
+
+-- The capped event stream of every queue; ids never repeat (AUTOINCREMENT), so a reader's
+-- cursor stays valid across trims and obliterations.
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue TEXT NOT NULL,
+  name TEXT NOT NULL,
+  job_id TEXT,
+  fields TEXT
+);
+CREATE INDEX events_by_queue ON events (queue, id);
