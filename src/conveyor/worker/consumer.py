@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 import uuid
@@ -71,7 +72,11 @@ class Consumer:
         self.watcher: asyncio.Task[None] | None = None
         self.stopping = False
         self.loop = asyncio.get_running_loop()
-        self._retry_delay = 0.0
+        self._failures = 0
+        """Round trips failed in a row (0 while the backend answers)."""
+        self._away_since = 0.0
+        self._resent: set[str] = set()
+        """Jobs whose outcome went out in a call that failed: it may have been stored."""
 
     # -- called from other threads -----------------------------------------------------
     def kick(self) -> None:
@@ -129,51 +134,91 @@ class Consumer:
             result = await self.backend.finish_and_fetch(
                 self.queue.name, self.lease, sent, free, self.worker.clock.now_ms()
             )
-        except BackendUnavailableError as exc:
+        except Exception as exc:
             self.outbox = sent + self.outbox
-            await self._back_off(exc)
+            await self._back_off(exc, sent)
             return
-        self._retry_delay = 0.0
+        if self._failures:
+            self._reconnected()
         with self.held_lock:
             for outcome in sent:
                 self.held.pop(outcome.job_id, None)
         for outcome, code in zip(sent, result.codes, strict=True):
             if code != 0:
-                log.warning(
-                    "job %s in %s finished here but its lease was lost; its outcome was dropped",
-                    outcome.job_id,
-                    self.queue.name,
-                    extra={"queue": self.queue.name, "job_id": outcome.job_id},
-                )
+                self._refused(outcome)
             elif outcome.job_id in self.dead_letters:
                 self.worker.spawn(self._forward(self.dead_letters.pop(outcome.job_id)))
+        if self._resent:
+            self._resent.difference_update(o.job_id for o in sent)
         self.next_due = result.next_delayed_ms
         self.may_have_work = free > 0 and len(result.jobs) >= free
         for job in result.jobs:
             self.start(job)
 
-    async def _back_off(self, exc: Exception) -> None:
-        """The backend is away: keep outcomes, rotate the lease, retry with backoff.
+    def _refused(self, outcome: Outcome) -> None:
+        """The backend refused an outcome: the job is no longer ours (or already ended)."""
+        self.dead_letters.pop(outcome.job_id, None)
+        extra = {"queue": self.queue.name, "job_id": outcome.job_id}
+        if outcome.job_id in self._resent:
+            log.info(
+                "job %s in %s: its outcome was sent again after a lost connection and"
+                " refused; the first send was most likely stored",
+                outcome.job_id,
+                self.queue.name,
+                extra=extra,
+            )
+            return
+        log.warning(
+            "job %s in %s finished here but its lease was lost; its outcome was dropped",
+            outcome.job_id,
+            self.queue.name,
+            extra=extra,
+        )
+
+    async def _back_off(self, exc: Exception, sent: list[Outcome]) -> None:
+        """The round trip failed: keep the outcomes, rotate the lease, retry with backoff.
 
         A lost reply may have moved jobs to active under the current lease; a new lease
         for later fetches lets the old one lapse once its known jobs end, so such jobs
-        are recovered by the stalled check instead of being held forever.
+        are recovered by the stalled check instead of being held forever. The wait grows
+        exponentially (with jitter) to 2 s and is not cut short, so a storm of finishing
+        jobs cannot turn it into a busy loop.
         """
-        self._retry_delay = min(max(self._retry_delay * 2, 0.1), 5.0)
+        self._failures += 1
+        self._resent.update(o.job_id for o in sent)
+        self.lease = new_lease(self.settings.lease_ms)
+        delay = min(0.05 * 2 ** min(self._failures - 1, 6), 2.0) * (0.5 + random.random() / 2)
+        extra = {"queue": self.queue.name}
+        if self._failures == 1:
+            self._away_since = time.monotonic()
+            if isinstance(exc, BackendUnavailableError):
+                log.warning(
+                    "backend unavailable for queue %s (%s); retrying with backoff",
+                    self.queue.name,
+                    exc,
+                    extra=extra,
+                )
+            else:
+                log.error(
+                    "fetching/finishing jobs of %s failed; retrying with backoff",
+                    self.queue.name,
+                    exc_info=exc,
+                    extra=extra,
+                )
+        else:
+            log.debug("still failing on %s (%s); retry in %.2fs", self.queue.name, exc, delay)
+        await asyncio.sleep(delay)
+        self.may_have_work = True
+
+    def _reconnected(self) -> None:
         log.warning(
-            "backend unavailable for queue %s (%s); retrying in %.1fs",
+            "backend for queue %s answers again after %.1fs (%d failed attempts)",
             self.queue.name,
-            exc,
-            self._retry_delay,
+            time.monotonic() - self._away_since,
+            self._failures,
             extra={"queue": self.queue.name},
         )
-        self.lease = new_lease(self.settings.lease_ms)
-        try:
-            await asyncio.wait_for(self.changed.wait(), self._retry_delay)
-        except TimeoutError:
-            pass
-        self.changed.clear()
-        self.may_have_work = True
+        self._failures = 0
 
     async def idle(self, free: int, now: int) -> None:
         """Wait for a finished job, a wake-up, or the next delayed job's due time."""
@@ -203,8 +248,11 @@ class Consumer:
     async def _watch(self) -> None:
         try:
             await self.backend.wait_for_work(self.queue.name, self.settings.block_timeout)
-        except BackendUnavailableError as exc:
-            await self._back_off(exc)
+        except Exception as exc:
+            # The next exchange notices the outage too, and backs off; this only keeps
+            # a failing wait from spinning.
+            log.debug("waiting for work on %s failed: %s", self.queue.name, exc)
+            await asyncio.sleep(0.1)
 
     # -- one job -----------------------------------------------------------------------
     def start(self, job: FetchedJob) -> None:
@@ -266,7 +314,7 @@ class Consumer:
             with self.held_lock:
                 self.held.pop(job.job_id, None)
             return
-        except ConveyorError as exc:  # damaged stored options
+        except Exception as exc:  # damaged stored options, or a bug here: never hold the job
             outcome = outcomes.failed(job, JobOptions(), exc, clock.now_ms(), {})
         finally:
             self.busy -= 1

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConveyorError
 
 if TYPE_CHECKING:
+    from ..backends.base import Backend
     from .worker import Worker
 
 log = logging.getLogger("conveyor.worker")
@@ -29,6 +30,7 @@ class LeaseKeeper(threading.Thread):
         self.interval = worker.settings.lease / 3
         self._stop_event = threading.Event()
         self._stalled_since: float | None = None
+        self._failures = 0
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -37,26 +39,47 @@ class LeaseKeeper(threading.Thread):
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        backends = {}
+        backends: dict[int, Backend] = {}
         try:
-            while not self._stop_event.wait(self.interval):
-                for consumer in list(self.worker.consumers):
-                    key = id(consumer.backend)
-                    if key not in backends:
-                        backends[key] = consumer.backend.clone()
-                    backend = backends[key]
-                    for lease, jobs in consumer.lease_snapshot().items():
-                        try:
-                            lost = await backend.renew_lease(consumer.queue.name, lease, jobs)
-                        except ConveyorError as exc:
-                            log.warning("could not renew the lease on %s: %s", consumer.queue.name, exc)
-                            continue
-                        if lost:
-                            consumer.lost(lost)
+            delay = self.interval
+            while not self._stop_event.wait(delay):
+                renewed = await self._renew_all(backends)
+                # After a failure, try again soon: a short outage must not cost a lease.
+                delay = self.interval if renewed else min(self.interval, 0.25)
                 self._watch_loop()
         finally:
             for backend in backends.values():
                 await backend.close()
+
+    async def _renew_all(self, backends: dict[int, Backend]) -> bool:
+        """Renew every lease of every consumer; cancel jobs reported lost."""
+        renewed = True
+        for consumer in list(self.worker.consumers):
+            key = id(consumer.backend)
+            if key not in backends:
+                backends[key] = consumer.backend.clone()
+            backend = backends[key]
+            for lease, jobs in consumer.lease_snapshot().items():
+                try:
+                    lost = await backend.renew_lease(consumer.queue.name, lease, jobs)
+                except Exception as exc:
+                    renewed = False
+                    self._failed(consumer.queue.name, exc)
+                    continue
+                if lost:
+                    consumer.lost(lost)
+        if renewed and self._failures:
+            log.warning("leases renewed again after %d failed attempt(s)", self._failures)
+            self._failures = 0
+        return renewed
+
+    def _failed(self, queue: str, exc: Exception) -> None:
+        self._failures += 1
+        if self._failures == 1:
+            level = logging.WARNING if isinstance(exc, ConveyorError) else logging.ERROR
+            log.log(level, "could not renew the lease on %s: %s", queue, exc)
+        else:
+            log.debug("could not renew the lease on %s: %s", queue, exc)
 
     def _watch_loop(self) -> None:
         silent = time.monotonic() - self.worker.last_tick

@@ -41,7 +41,9 @@ class WorkerSettings:
         if self.lease < 0.5:
             raise ConfigurationError(f"lease must be at least 0.5 s, got {self.lease}")
         if self.stalled_interval <= 0 or self.block_timeout <= 0 or self.grace < 0:
-            raise ConfigurationError("stalled_interval and block_timeout must be positive, grace >= 0")
+            raise ConfigurationError(
+                "stalled_interval and block_timeout must be positive, grace >= 0"
+            )
         if self.max_stalled < 0:
             raise ConfigurationError("max_stalled must be zero or more")
 

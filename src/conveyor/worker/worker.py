@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+from ..backends.base import Lease
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import BackendUnavailableError, ConfigurationError, ConveyorError
 from ..queue import Queue
@@ -55,7 +56,11 @@ class Worker:
         self.runner = Runner(self.settings.concurrency * len(self.queues), self.settings.processes)
         self.last_tick = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
+        """One-off background work (dead-letter forwards)."""
+        self._loops: list[asyncio.Task[Any]] = []
+        """Loops that run until shutdown (stalled checks, the loop tick)."""
         self._main: list[asyncio.Task[Any]] = []
+        self._shutdown: asyncio.Future[None] | None = None
         self._lease_keeper: LeaseKeeper | None = None
         self._stopped = asyncio.Event()
         self._signals = 0
@@ -68,8 +73,8 @@ class Worker:
         self.consumers = [Consumer(self, q) for q in self.queues]
         for consumer in self.consumers:
             self._main.append(asyncio.ensure_future(consumer.run()))
-            self.spawn(self._stalled_checks(consumer))
-        self.spawn(self._tick())
+            self._loops.append(asyncio.ensure_future(self._stalled_checks(consumer)))
+        self._loops.append(asyncio.ensure_future(self._tick()))
         self._unsubscribe_clock = self.clock.subscribe(self._kick_all)
         self._lease_keeper = LeaseKeeper(self)
         self._lease_keeper.start()
@@ -84,35 +89,32 @@ class Worker:
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop fetching; wait up to ``grace`` seconds for running jobs, then abandon them
-        (their leases are released so another worker recovers them promptly)."""
-        if self._stopped.is_set():
-            return
+        (their leases are released so another worker recovers them promptly).
+
+        Safe to call more than once and from several tasks: all wait for one shutdown.
+        """
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._stop(grace))
+        await asyncio.shield(self._shutdown)
+
+    async def _stop(self, grace: float | None) -> None:
         grace = self.settings.grace if grace is None else grace
         for consumer in self.consumers:
             consumer.stopping = True
             consumer.changed.set()
-        if self._main:
-            _, pending = await asyncio.wait(self._main, timeout=grace)
-            for consumer in self.consumers:
-                for held in list(consumer.held.values()):
-                    if held.task is not None:
-                        held.task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=5)
-                for task in pending:
-                    task.cancel()
-        for task in list(self._tasks):
+        # Every lease in use, taken before abandoned jobs forget theirs.
+        leases = self._leases()
+        await self._drain(grace, leases)
+        if self._tasks:  # dead-letter forwards in flight
+            await asyncio.wait(set(self._tasks), timeout=5)
+        for task in self._loops + list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for consumer in self.consumers:
-            try:
-                for lease in consumer.lease_snapshot():
-                    await consumer.backend.release_lease(consumer.queue.name, lease)
-            except ConveyorError as exc:
-                log.warning("could not release leases of %s: %s", consumer.queue.name, exc)
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        # Stop renewing before releasing, or a renewal in flight could revive a lease.
         if self._lease_keeper is not None:
             self._lease_keeper.stop()
             await asyncio.to_thread(self._lease_keeper.join, 5)
+        await self._release(leases)
         self._unsubscribe_clock()
         self.runner.close()
         for hook in self.hooks:
@@ -120,26 +122,70 @@ class Worker:
         self._stopped.set()
         log.info("worker stopped")
 
+    def _leases(self) -> list[tuple[Consumer, Lease]]:
+        return [(c, lease) for c in self.consumers for lease in c.lease_snapshot()]
+
+    async def _drain(self, grace: float, leases: list[tuple[Consumer, Lease]]) -> None:
+        """Let running jobs finish within ``grace``, then cancel the rest."""
+        if not self._main:
+            return
+        _, pending = await asyncio.wait(self._main, timeout=grace)
+        if not pending:
+            return
+        leases += self._leases()
+        abandoned = 0
+        for consumer in self.consumers:
+            for held in list(consumer.held.values()):
+                if held.task is not None and not held.task.done():
+                    held.task.cancel()
+                    abandoned += 1
+        log.warning(
+            "grace period of %.0fs over: %d running job(s) left to recovery", grace, abandoned
+        )
+        # Let consumers store the outcomes they hold; then give up on them.
+        _, pending = await asyncio.wait(pending, timeout=5)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _release(self, leases: list[tuple[Consumer, Lease]]) -> None:
+        """Drop the leases so that jobs left behind are recovered at the next check."""
+        done: set[tuple[str, str]] = set()
+        for consumer, lease in leases:
+            if (consumer.queue.name, lease.worker_id) in done:
+                continue
+            done.add((consumer.queue.name, lease.worker_id))
+            try:
+                await consumer.backend.release_lease(consumer.queue.name, lease)
+            except ConveyorError as exc:
+                log.warning("could not release a lease on %s: %s", consumer.queue.name, exc)
+
     async def run(self, *, handle_signals: bool = True) -> None:
         """Run until stopped by a signal (or by ``stop()`` from another task)."""
         await self.start()
-        if handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._on_signal, sig)
-        await self._stopped.wait()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            await self._stopped.wait()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
         if self._signals > 1:
             log.warning("second %s: exiting at once", sig.name)
+            logging.shutdown()
             os._exit(128 + sig.value)
         log.info(
             "%s received: finishing running jobs (up to %.0fs); send again to exit at once",
             sig.name,
             self.settings.grace,
         )
-        self.spawn(self.stop())
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._stop(None))
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -169,6 +215,8 @@ class Worker:
                 await consumer.check_stalled()
             except BackendUnavailableError as exc:
                 log.warning("stalled check on %s skipped: %s", consumer.queue.name, exc)
+            except Exception:
+                log.exception("stalled check on %s failed", consumer.queue.name)
             await asyncio.sleep(self.settings.stalled_interval)
 
     async def before_job(self, ctx: JobContext[Any]) -> None:

@@ -16,13 +16,24 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 
 from ...errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
 
 SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
-_COMMON: dict[str, Any] = {"socket_connect_timeout": 5.0, "health_check_interval": 0}
+# No client-side retries (pinned: redis-py's defaults differ between constructors and
+# versions). A retried command whose reply was lost would run a non-idempotent script
+# twice: a second finish_and_fetch would leave the first batch active under a lease that
+# is still renewed, so never recovered. Callers get BackendUnavailableError and decide;
+# the worker backs off and rotates its lease (tests/runtime/test_lost_reply.py).
+_COMMON: dict[str, Any] = {
+    "socket_connect_timeout": 5.0,
+    "health_check_interval": 0,
+    "retry": Retry(NoBackoff(), 0),
+}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,157 @@
+"""Real worker processes for the runtime tests, their records, and awaited conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def until(
+    condition: Callable[[], Awaitable[bool] | bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+) -> float:
+    """Await ``condition`` (re-checked every ``interval``); return the seconds it took."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        value = condition()
+        if not isinstance(value, bool):
+            value = await value
+        if value:
+            return time.monotonic() - started
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Record:
+    event: str
+    job_id: str
+    attempt: int
+    label: str
+    pid: int
+
+
+class Records:
+    """The handler events every worker process appended to ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def all(self) -> list[Record]:
+        out = []
+        for path in sorted(self.directory.glob("*.log")):
+            for line in path.read_text().splitlines():
+                event, job_id, attempt, label, pid, *_ = line.split(" ")
+                out.append(Record(event, job_id, int(attempt), label, int(pid)))
+        return out
+
+    def of(self, event: str, label: str | None = None) -> list[Record]:
+        return [r for r in self.all() if r.event == event and (label is None or r.label == label)]
+
+    def count(self, event: str, label: str | None = None) -> Counter[str]:
+        """Per job id, how many times ``event`` was recorded."""
+        return Counter(r.job_id for r in self.of(event, label))
+
+
+class WorkerProcess:
+    """``python -m tests.runtime.worker_app`` with its stderr in a file."""
+
+    def __init__(
+        self,
+        url: str,
+        queue: str,
+        directory: Path,
+        label: str,
+        **settings: Any,
+    ) -> None:
+        self.label = label
+        self.records = Records(directory)
+        self.log_path = directory / f"{label}.stderr"
+        env = {
+            **os.environ,
+            "RT_URL": url,
+            "RT_QUEUE": queue,
+            "RT_LABEL": label,
+            "RT_RECORDS": str(directory),
+            "RT_SETTINGS": json.dumps(settings),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+        }
+        with open(self.log_path, "ab") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.runtime.worker_app"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ready(self) -> bool:
+        self._check_alive()
+        return any(r.label == self.label for r in self.records.of("ready"))
+
+    def _check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"worker {self.label} exited with {self.process.returncode}:\n{self.log()}"
+            )
+
+    async def wait_ready(self, timeout: float = 20) -> None:
+        await until(self.ready, timeout, f"worker {self.label} to start")
+
+    async def wait_log(self, text: str, timeout: float) -> float:
+        return await until(lambda: text in self.log(), timeout, f"{text!r} in {self.label}'s log")
+
+    async def wait_exit(self, timeout: float) -> int:
+        await until(lambda: self.process.poll() is not None, timeout, f"{self.label} to exit")
+        return self.process.returncode
+
+    def send(self, sig: signal.Signals) -> None:
+        self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+class Workers:
+    """Starts worker processes for one test and kills any still running at its end."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[WorkerProcess] = []
+
+    def start(self, url: str, queue: str, label: str, **settings: Any) -> WorkerProcess:
+        worker = WorkerProcess(url, queue, self.directory, label, **settings)
+        self.started.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self.started:
+            if worker.process.poll() is None:
+                # A SIGSTOPped worker must be able to receive the kill.
+                worker.process.send_signal(signal.SIGCONT)
+            worker.kill()

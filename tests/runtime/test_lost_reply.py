@@ -1,0 +1,54 @@
+"""A lost reply to the worker's fetch: the jobs it moved to active are not held forever."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+
+from conveyor import BulkJob, Queue
+from conveyor.backends.redis.scripts import source
+from tests.support.redis_server import RedisServer
+
+from .harness import Records, Workers, until
+from .proxy import ReplyDropper
+
+
+@pytest.fixture
+async def dropper(redis_server: RedisServer) -> AsyncIterator[ReplyDropper]:
+    proxy = await ReplyDropper(redis_server.port).start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.mark.slow
+async def test_jobs_fetched_by_a_call_whose_reply_was_lost_are_recovered(
+    producer: Queue, workers: Workers, records: Records, dropper: ReplyDropper, queue_name: str
+) -> None:
+    # A quick lease, so that the orphaned batch lapses soon; the worker reaches Redis only
+    # through the proxy, the producer directly.
+    worker = workers.start(
+        dropper.url, queue_name, "w", concurrency=10, lease=1.0, stalled_interval=0.3
+    )
+    await worker.wait_ready()
+    sha = hashlib.sha1(source("finish_and_fetch").encode()).hexdigest().encode()
+    dropper.arm(sha)
+    jobs = await producer.add_bulk(
+        BulkJob("noop", options={"remove_on_complete": False}) for _ in range(30)
+    )
+    ids = {job.id for job in jobs}
+
+    async def all_completed() -> bool:
+        return (await producer.counts())["completed"] == len(ids)
+
+    await until(all_completed, 30, "every job to complete, the lost batch included")
+    assert dropper.dropped == 1
+    assert records.count("run") == dict.fromkeys(ids, 1)
+    # The batch whose reply was lost never ran here: it was recovered as stalled.
+    stalled = [job_id for job_id in ids if (await producer.get_job(job_id)).stalled_count]  # type: ignore[union-attr]
+    assert stalled, "no job was in the lost batch"
+    print(f"\nlost reply: {len(stalled)} jobs of the lost batch recovered and run once")
+    worker.send(signal.SIGTERM)
+    assert await worker.wait_exit(30) == 0

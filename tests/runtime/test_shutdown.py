@@ -1,0 +1,120 @@
+"""Graceful shutdown of a worker process: SIGTERM finishes running jobs, a second exits."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from conveyor import BulkJob, Queue
+
+from .harness import Records, Workers, until
+
+
+async def _gated(producer: Queue, gate: Path, n: int) -> list[str]:
+    jobs = await producer.add_bulk(BulkJob("gated", {"gate": str(gate)}) for _ in range(n))
+    return [job.id for job in jobs]
+
+
+@pytest.mark.slow
+async def test_sigterm_finishes_running_jobs_and_fetches_no_more(
+    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    tmp_path: Path,
+) -> None:
+    gate = tmp_path / "go"
+    worker = workers.start(redis_url, queue_name, "w", concurrency=5, grace=60)
+    await worker.wait_ready()
+    ids = await _gated(producer, gate, 10)
+    await until(lambda: len(records.of("start")) == 5, 20, "5 jobs to start")
+
+    worker.send(signal.SIGTERM)
+    await worker.wait_log("SIGTERM received", 10)
+    gate.touch()
+    assert await worker.wait_exit(30) == 0, worker.log()
+
+    started = records.count("start")
+    done = records.count("done")
+    assert len(started) == 5, "the worker fetched jobs after SIGTERM"
+    assert done == started
+    assert set(done.values()) == {1}
+    counts = await producer.counts()
+    assert (counts["completed"], counts["waiting"], counts["active"]) == (5, 5, 0)
+    for job_id in done:
+        job = await producer.get_job(job_id)
+        assert job is not None
+        assert (job.state, job.result) == ("completed", "w")
+    assert set(done) < set(ids)
+    assert "worker stopped" in worker.log()
+
+
+@pytest.mark.slow
+async def test_second_sigterm_exits_at_once_and_leaves_jobs_to_recovery(
+    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    tmp_path: Path,
+) -> None:
+    gate = tmp_path / "go"
+    quick = {"lease": 1.0, "stalled_interval": 0.3}
+    first = workers.start(redis_url, queue_name, "first", concurrency=5, grace=60, **quick)
+    await first.wait_ready()
+    ids = await _gated(producer, gate, 5)
+    await until(lambda: len(records.of("start", "first")) == 5, 20, "5 jobs to start")
+
+    first.send(signal.SIGTERM)
+    await first.wait_log("SIGTERM received", 10)
+    first.send(signal.SIGTERM)
+    # Far less than the 60 s grace period: the second signal does not wait for jobs.
+    assert await first.wait_exit(10) == 128 + signal.SIGTERM
+    assert "exiting at once" in first.log()
+    assert records.of("done") == []
+    assert (await producer.counts())["active"] == 5
+
+    second = workers.start(redis_url, queue_name, "second", concurrency=5, **quick)
+    gate.touch()
+    await until(
+        lambda: len(records.of("done", "second")) == 5, 30, "the jobs to run on the second worker"
+    )
+    await until(
+        lambda: _completed(producer, 5), 10, "the jobs to complete"
+    )
+    assert records.count("done", "second") == dict.fromkeys(ids, 1)
+    for job_id in ids:
+        job = await producer.get_job(job_id)
+        assert job is not None
+        assert (job.state, job.result, job.stalled_count) == ("completed", "second", 1)
+    second.send(signal.SIGTERM)
+    assert await second.wait_exit(30) == 0
+
+
+@pytest.mark.slow
+async def test_jobs_past_the_grace_period_are_released_for_recovery(
+    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    tmp_path: Path,
+) -> None:
+    """With the default 10 s lease, recovery right after exit shows the lease was released."""
+    gate = tmp_path / "go"
+    first = workers.start(redis_url, queue_name, "first", concurrency=3, grace=0.5)
+    await first.wait_ready()
+    ids = await _gated(producer, gate, 3)
+    await until(lambda: len(records.of("start", "first")) == 3, 20, "3 jobs to start")
+
+    first.send(signal.SIGTERM)
+    assert await first.wait_exit(20) == 0, first.log()
+    assert "left to recovery" in first.log()
+    assert records.count("cancelled", "first") == dict.fromkeys(ids, 1)
+
+    second = workers.start(redis_url, queue_name, "second", concurrency=3, stalled_interval=0.5)
+    gate.touch()
+    took = await until(
+        lambda: len(records.of("done", "second")) == 3, 30, "the jobs to run on the second worker"
+    )
+    await until(lambda: _completed(producer, 3), 10, "the jobs to complete")
+    assert records.count("done", "second") == dict.fromkeys(ids, 1)
+    assert records.of("done", "first") == []
+    print(f"\njobs released at shutdown ran again {took:.1f}s after the next worker started")
+    second.send(signal.SIGTERM)
+    assert await second.wait_exit(30) == 0
+
+
+async def _completed(producer: Queue, n: int) -> bool:
+    return (await producer.counts())["completed"] == n

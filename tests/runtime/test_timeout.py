@@ -1,0 +1,46 @@
+"""A handler that runs past its job's timeout is cancelled; the attempt fails and retries."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from conveyor import Queue
+
+from .harness import Records, Workers, until
+
+
+@pytest.mark.slow
+async def test_timeout_cancels_the_handler_and_retries(
+    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str
+) -> None:
+    worker = workers.start(redis_url, queue_name, "w", concurrency=5)
+    await worker.wait_ready()
+    once = await producer.add(
+        "slow_first", {"seconds": 60, "slow_attempts": [0]}, timeout=0.5, attempts=2
+    )
+    always = await producer.add(
+        "slow_first", {"seconds": 60, "slow_attempts": [0, 1]}, timeout=0.5, attempts=2
+    )
+
+    async def finished() -> bool:
+        counts = await producer.counts()
+        return counts["completed"] + counts["failed"] == 2
+
+    await until(finished, 30, "both jobs to finish")
+    await once.refresh()
+    assert (once.state, once.attempts_made, once.result) == ("completed", 2, "w")
+    assert [e.type for e in once.errors] == ["TimeoutError"]
+    await always.refresh()
+    assert (always.state, always.attempts_made) == ("failed", 2)
+    assert always.failed_reason is not None
+    assert "timeout" in always.failed_reason
+    assert [e.type for e in always.errors] == ["TimeoutError", "TimeoutError"]
+
+    # Each slow attempt was cancelled (it did not go on running), then the next one ran.
+    assert records.count("start") == {once.id: 2, always.id: 2}
+    assert records.count("cancelled") == {once.id: 1, always.id: 2}
+    assert records.count("done") == {once.id: 1}
+    worker.send(signal.SIGTERM)
+    assert await worker.wait_exit(30) == 0

@@ -1,0 +1,139 @@
+"""A worker process for the runtime tests: ``python -m tests.runtime.worker_app``.
+
+Configured by environment variables (set by ``tests.runtime.harness.WorkerProcess``):
+``RT_URL``, ``RT_QUEUE``, ``RT_LABEL`` (names this worker in records), ``RT_RECORDS`` (a
+directory; each process appends one line per handler event to ``<label>-<pid>.log``) and
+``RT_SETTINGS`` (JSON keyword arguments for ``WorkerSettings``).
+
+Records are plain appends with one ``write`` each (O_APPEND), so a SIGKILL loses none that
+were written, and they do not depend on the Redis server under test staying up.
+Handlers that wait for the test poll for a *gate* file the test creates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from conveyor import JobContext, Queue, Worker, WorkerHooks, WorkerSettings
+
+_fd = -1
+_label = "?"
+
+
+def record(event: str, job: JobContext[Any] | None, extra: str = "") -> None:
+    """Append ``event job_id attempt label pid extra`` as one line."""
+    job_id = job.id if job is not None else "-"
+    attempt = job.attempts_made if job is not None else -1
+    line = f"{event} {job_id} {attempt} {_label} {os.getpid()} {extra}\n"
+    os.write(_fd, line.encode())
+
+
+async def gate(path: str) -> None:
+    while not os.path.exists(path):
+        await asyncio.sleep(0.02)
+
+
+def build(queue: Queue) -> None:
+    @queue.job()
+    async def noop(job: JobContext[Any]) -> None:
+        record("run", job)
+
+    @queue.job()
+    async def gated(job: JobContext[dict[str, Any]]) -> str:
+        """Start, then wait for the test's gate file; record a cancellation."""
+        record("start", job)
+        try:
+            await gate(job.data["gate"])
+        except asyncio.CancelledError:
+            record("cancelled", job)
+            raise
+        record("done", job)
+        return _label
+
+    @queue.job()
+    async def stubborn(job: JobContext[dict[str, Any]]) -> str:
+        """Like ``gated`` but swallows its cancellation and returns anyway (a handler
+        that ignores cancellation): the worker then tries to complete a job it lost."""
+        record("start", job)
+        try:
+            await gate(job.data["gate"])
+        except asyncio.CancelledError:
+            record("cancelled", job)
+            return f"stale:{_label}"
+        record("done", job)
+        return _label
+
+    @queue.job()
+    async def sleepy(job: JobContext[dict[str, Any]]) -> str:
+        """Sleep ``seconds`` on the event loop (a short I/O-like wait)."""
+        record("start", job)
+        await asyncio.sleep(job.data["seconds"])
+        record("done", job)
+        return _label
+
+    @queue.job()
+    async def blocking(job: JobContext[dict[str, Any]]) -> str:
+        """Block the event loop: ``time.sleep`` or a pure-Python CPU spin."""
+        record("start", job)
+        seconds = job.data["seconds"]
+        if job.data.get("cpu"):
+            end = time.monotonic() + seconds
+            n = 0
+            while time.monotonic() < end:
+                n += 1
+        else:
+            time.sleep(seconds)
+        record("done", job)
+        return _label
+
+    @queue.job()
+    async def slow_first(job: JobContext[dict[str, Any]]) -> str:
+        """Sleep ``seconds`` on attempts listed in ``slow_attempts``; else return at once."""
+        record("start", job)
+        try:
+            if job.attempts_made in job.data["slow_attempts"]:
+                await asyncio.sleep(job.data["seconds"])
+        except asyncio.CancelledError:
+            record("cancelled", job)
+            raise
+        record("done", job)
+        return _label
+
+
+class Announce(WorkerHooks):
+    async def on_worker_start(self, worker: Worker) -> None:
+        record("ready", None)
+
+    async def on_worker_stop(self, worker: Worker) -> None:
+        record("stopped", None)
+
+
+async def serve() -> None:
+    queue = Queue(os.environ["RT_QUEUE"], url=os.environ["RT_URL"])
+    build(queue)
+    settings = WorkerSettings(**json.loads(os.environ.get("RT_SETTINGS", "{}")))
+    await Worker(queue, settings=settings, hooks=[Announce()]).run()
+    await queue.close()
+
+
+def main() -> None:
+    global _fd, _label
+    _label = os.environ.get("RT_LABEL", "worker")
+    path = os.path.join(os.environ["RT_RECORDS"], f"{_label}-{os.getpid()}.log")
+    _fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s",
+    )
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
