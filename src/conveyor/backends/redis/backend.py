@@ -26,6 +26,7 @@ from ..base import (
 )
 from . import connection
 from .keys import QueueKeys, registry_key
+from .packing import use_hiredis_packing
 from .scripts import SCRIPT_NAMES, source
 
 log = logging.getLogger("conveyor.redis")
@@ -74,6 +75,7 @@ class RedisBackend(Backend):
         self._target = target
         self._strict = strict
         client, self._helpers = connection.connect(target)
+        use_hiredis_packing(client)
         # redis-py types every reply as "Awaitable[T] | T" (one signature for the sync and
         # async clients), which no caller can use; the backend treats replies as Any and
         # converts them in one place per call.
