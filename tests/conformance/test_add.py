@@ -130,3 +130,12 @@ async def test_jobs_of_two_queues_do_not_mix(make_queue: Callable[..., Queue]) -
     assert job_a is not None
     assert job_b is not None
     assert (job_a.data, job_b.data) == (1, 2)
+
+
+async def test_bulk_add_with_the_same_new_id_twice_stores_one(queue: Queue) -> None:
+    jobs = await queue.add_bulk(
+        [BulkJob("noop", "first", job_id="x"), BulkJob("noop", "second", job_id="x")]
+    )
+    assert [j.id for j in jobs] == ["x", "x"]
+    assert [j.data for j in jobs] == ["first", "first"]
+    assert total(await queue.counts()) == 1

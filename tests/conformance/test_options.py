@@ -164,6 +164,7 @@ async def test_attempts_retry_until_success(queue: Queue) -> None:
     await job.refresh()
     assert job.attempts_made == 3
     assert [e.message for e in job.errors] == ["boom 0", "boom 1"]
+    assert job.failed_reason is None, "a job that completed has no failure reason"
 
 
 async def test_attempts_exhausted_fails(queue: Queue) -> None:

@@ -76,6 +76,8 @@ if n > 0 then
         elseif action == 'c' then
           redis.call('HSET', jobKey, 'state', 'completed', 'returnvalue', ARGV[o + 4],
             'finishedOn', now, 'attemptsMade', attempts)
+          -- an earlier attempt failed: its reason stays in err:<n>, not on a completed job
+          if tonumber(attempts) > 1 then redis.call('HDEL', jobKey, 'failedReason') end
         else
           redis.call('HSET', jobKey, 'state', 'failed', 'failedReason', ARGV[o + 5],
             'finishedOn', now, 'attemptsMade', attempts,

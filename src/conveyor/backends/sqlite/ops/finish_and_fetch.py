@@ -106,9 +106,10 @@ def _apply(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
             tx.emit("failed", o.job_id, {"reason": o.reason})
     if finished:
         conn.executemany(
-            "UPDATE jobs SET state = ?, returnvalue = coalesce(?, returnvalue),"
-            " failed_reason = coalesce(?, failed_reason), finished_on = ?, attempts_made = ?,"
-            " rank = ?, worker = NULL, token = NULL WHERE rid = ?",
+            "UPDATE jobs SET state = ?1, returnvalue = coalesce(?2, returnvalue),"
+            " failed_reason = CASE ?1 WHEN 'completed' THEN NULL"
+            " ELSE coalesce(?3, failed_reason) END, finished_on = ?4, attempts_made = ?5,"
+            " rank = ?6, worker = NULL, token = NULL WHERE rid = ?7",
             finished,
         )
     if errors:
@@ -189,8 +190,8 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
 
 def _has_ready(conn: sqlite3.Connection, queue: str) -> bool:
     row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = ? AND state = 'waiting')"
-        " OR EXISTS (SELECT 1 FROM jobs WHERE queue = ? AND state = 'prioritized')",
-        (queue, queue),
+        "SELECT COALESCE(SUM(n), 0) FROM state_counts WHERE queue = ?"
+        " AND state IN ('waiting', 'prioritized')",
+        (queue,),
     ).fetchone()
     return bool(row[0])
