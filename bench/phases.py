@@ -22,6 +22,7 @@ from conveyor.backends import from_url
 from conveyor.backends.base import Backend
 
 POLL_S = 0.005
+IDLE_S = 2.0
 UNFINISHED = ("waiting", "paused", "prioritized", "delayed", "active", "waiting-children")
 
 
@@ -171,7 +172,8 @@ async def pickup_latency(
 
     The payload carries the producer's ``time.time()`` taken just before ``add``; the
     handler subtracts it from its own clock at start (one machine, one clock). The first
-    ``warmup`` jobs are not counted.
+    ``warmup`` jobs are not counted. Before the jobs, the idle worker's CPU use is measured
+    over ``IDLE_S`` seconds (a worker that polls shows here).
     """
     queue = ctx.queue("latency")
     worker = WorkerProcess(ctx.url, queue.name, concurrency, record="latency")
@@ -179,6 +181,9 @@ async def pickup_latency(
         await worker.spawn()
         await worker.go()
         await asyncio.sleep(0.5)  # let the worker settle into its idle wait
+        idle_from = await worker.report()
+        await asyncio.sleep(IDLE_S)
+        idle_to = await worker.report()
         interval = 1 / rate
         start = time.perf_counter()
         for i in range(n + warmup):
@@ -192,7 +197,9 @@ async def pickup_latency(
         await worker.stop()
         await drop(queue)
     samples = report["latencies_ms"][warmup:]
+    idle_cpu = (idle_to["cpu"] - idle_from["cpu"]) / (idle_to["t"] - idle_from["t"])
     return {
+        "idle_worker_cpu_percent": idle_cpu * 100,
         "pickup_p50_ms": percentile(samples, 50),
         "pickup_p95_ms": percentile(samples, 95),
         "pickup_p99_ms": percentile(samples, 99),

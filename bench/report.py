@@ -26,6 +26,7 @@ ROWS: list[tuple[str, str, str]] = [
      " c={c}", "cmds"),
     ("worker_cpu_us_per_job_c{c}", "worker CPU per job, c={c}", "µs"),
     ("worker_rss_mb", "worker peak RSS (highest run)", "MB"),
+    ("idle_worker_cpu_percent", "idle worker CPU", "% of a core"),
 ]
 
 Check = tuple[str, Callable[[float], bool]]
@@ -55,6 +56,8 @@ TARGETS: dict[str, dict[str, Check]] = {
 def _fmt(value: float) -> str:
     if math.isnan(value):
         return "-"
+    if value == int(value) and abs(value) < 1e6:
+        return f"{int(value):,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
@@ -99,5 +102,8 @@ def print_report(results: dict[str, Any]) -> None:
     for label, names in breakdown.items():
         shown = ", ".join(f"{name} {calls:.2f}" for name, calls in list(names.items())[:10])
         console.print(f"Redis commands per job while processing, {label}: {shown}")
-    console.print(f"{results['machine']}, Python {results['python']}, {results['date']}")
+    console.print(
+        f"{results['machine']}, Python {results['python']}, {results['date']};"
+        f" load average before/after: {results['load_before']} / {results['load_after']}"
+    )
     console.print(f"command: {results['command']}")

@@ -170,6 +170,14 @@ def _median_breakdown(runs: list[dict[str, float]]) -> dict[str, float]:
     return dict(sorted(merged.items(), key=lambda item: -item[1]))
 
 
+def _load() -> str:
+    """The 1-minute load average: other work on the machine skews every figure."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:  # pragma: no cover - not on every platform
+        return "?"
+
+
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -183,11 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = server.url
         # The private server keeps nothing on disk by design; skip the preflight warning.
         logging.getLogger("conveyor.redis").setLevel(logging.ERROR)
+    load_before = _load()
     try:
         results = asyncio.run(measure(args, url))
     finally:
         if server is not None:
             server.close()
+    results["load_before"], results["load_after"] = load_before, _load()
     if args.url is None:
         results["server"] += " (private, started by the bench)"
     print_report(results)
