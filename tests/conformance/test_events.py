@@ -10,13 +10,14 @@ import pytest
 
 from conveyor import (
     Backoff,
+    BulkJob,
     JobContext,
     JobFailedError,
     ManualClock,
     Queue,
     Worker,
 )
-from conveyor.backends.base import Event, Lease
+from conveyor.backends.base import Backend, Event, Lease
 from conveyor.serialization import loads
 
 from .helpers import FAST, collect, has, names_for, read_events, until_state
@@ -219,3 +220,15 @@ async def test_progress_events_from_a_sync_handler(queue: Queue, observer: Queue
             await until_state(job, "completed")
             events = await collect(stream, has("completed", job_id=job.id))
     assert [loads(e.fields["data"]) for e in by_name(events, "progress")] == [25, 75]
+
+
+async def test_event_stream_is_capped(queue: Queue, backend: Backend) -> None:
+    for start in range(0, 15_000, 5_000):
+        await queue.add_bulk([BulkJob("noop", i) for i in range(start, start + 5_000)])
+    kept: list[Event] = []
+    cursor = "0"
+    while batch := await backend.read_events(queue.name, cursor, 5_000, None):
+        kept += batch
+        cursor = batch[-1].event_id
+    assert 10_000 <= len(kept) < 12_000, "about the newest 10,000 events are kept"
+    assert kept[-1].job_id == str(15_000), "the newest are kept, the oldest dropped"
