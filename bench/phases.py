@@ -101,6 +101,8 @@ def commands_spent(
     if before is None or after is None:
         return Counter()
     spent = delta(before, after)
+    for name in [name for name in spent if name.startswith("usec:")]:
+        del spent[name]
     for name, calls in ctx.poll_cost.items():
         spent[name] -= calls * polls
     return +spent
@@ -158,7 +160,10 @@ async def bulk_and_process(ctx: Context, n: int, concurrency: int, run: int) -> 
         "worker_cpu_us_per_job": (report["cpu"] - started["cpu"]) / n * 1e6,
         "worker_rss_mb": report["rss_mb"],
     }
-    if ctx.commands is not None:
+    if before_work is not None and after is not None:
+        usec = delta(before_work, after)
+        out["redis_script_us_per_job"] = sum(
+            v for k, v in usec.items() if k.startswith("usec:")) / n
         out["redis_cmds_per_job"] = sum(processing.values()) / n
         out["redis_cmds_per_job_with_bulk_add"] = sum(with_add.values()) / n
         out["commands"] = {name: calls / n for name, calls in processing.most_common()}

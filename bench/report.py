@@ -25,6 +25,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("redis_cmds_per_job_with_bulk_add_c{c}", "Redis commands per job, bulk add + processing,"
      " c={c}", "cmds"),
     ("worker_cpu_us_per_job_c{c}", "worker CPU per job, c={c}", "µs"),
+    ("redis_script_us_per_job_c{c}", "Redis server time in scripts per job, c={c}", "µs"),
     ("worker_rss_mb", "worker peak RSS (highest run)", "MB"),
     ("idle_worker_cpu_percent", "idle worker CPU", "% of a core"),
 ]

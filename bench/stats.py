@@ -10,6 +10,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+SCRIPT_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+
 
 class CommandStats:
     """Counts Redis commands (those run inside Lua scripts included) between two snapshots.
@@ -22,12 +24,16 @@ class CommandStats:
         self.client: Any = Redis.from_url(url)
 
     async def snapshot(self) -> Counter[str]:
+        """Calls per command name, plus ``usec:<name>`` for the server time of scripts
+        (a script's time includes the commands it runs)."""
         info = await self.client.info("commandstats")
         counts: Counter[str] = Counter()
         for key, value in info.items():
             name = key.removeprefix("cmdstat_")
             if name != "info":
                 counts[name] = int(value["calls"])
+            if name in SCRIPT_COMMANDS:
+                counts[f"usec:{name}"] = int(value["usec"])
         return counts
 
     async def server_version(self) -> str:
