@@ -194,8 +194,8 @@ class SQLiteBackend(Backend):
                 await asyncio.sleep(WAKE_POLL_S)
 
     async def last_event_id(self, queue: str) -> str:
-        last = await self._db.read(reads.last_event, queue)
-        return reads.event_id(last) if last else "0"
+        row, index = await self._db.read(reads.last_event, queue)
+        return reads.event_id(row, index) if row else "0"
 
     # -- admin ---------------------------------------------------------------------
     async def pause(self, queue: str, paused: bool, now_ms: int) -> None:

@@ -27,7 +27,7 @@ def open_connection(target: SQLiteTarget) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(
             path,
-            timeout=target.busy_timeout_ms / 1000,
+            timeout=0,
             isolation_level=None,
             check_same_thread=False,
             cached_statements=256,
@@ -35,6 +35,8 @@ def open_connection(target: SQLiteTarget) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise translate(exc, target) from exc
     try:
+        # Opening waits with SQLite's own busy handler; afterwards every call retries in
+        # :mod:`.dbthread` with finer waits, so the connection itself never sleeps.
         conn.execute(f"PRAGMA busy_timeout = {target.busy_timeout_ms}")
         needs_setup = schema.check(conn, path)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -48,6 +50,7 @@ def open_connection(target: SQLiteTarget) -> sqlite3.Connection:
         conn.execute("PRAGMA cache_size = -16000")
         if needs_setup:
             schema.prepare(conn, path)
+        conn.execute("PRAGMA busy_timeout = 0")
     except BaseException as exc:
         conn.close()
         if isinstance(exc, sqlite3.Error):

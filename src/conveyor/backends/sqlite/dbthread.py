@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -19,69 +20,111 @@ from .url import SQLiteTarget
 
 T = TypeVar("T")
 
+_BUSY, _LOCKED = 5, 6
+_FIRST_PAUSE_S = 0.00005
+_MAX_PAUSE_S = 0.002
+
+
+class _Session:
+    """An executor's single thread and the connection it opened: never shared."""
+
+    def __init__(self, target: SQLiteTarget) -> None:
+        self.target = target
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="conveyor-sqlite")
+        self.conn: sqlite3.Connection | None = None
+
+    def connection(self) -> sqlite3.Connection:
+        if self.conn is None:
+            self.conn = open_connection(self.target)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            conn.close()
+
 
 class DatabaseThread:
     def __init__(self, target: SQLiteTarget) -> None:
         self.target = target
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._session: _Session | None = None
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="conveyor-sqlite")
-        return self._executor
+    def _current(self) -> _Session:
+        if self._session is None:
+            self._session = _Session(self.target)
+        return self._session
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a read-only function ``fn(conn, *args)`` on the database thread."""
+        session = self._current()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), self._read, fn, args)
+        return await loop.run_in_executor(session.executor, _run, session, fn, args, None)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one ``BEGIN IMMEDIATE`` transaction."""
+        session = self._current()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), self._write, fn, args)
+        return await loop.run_in_executor(
+            session.executor, _run, session, fn, args, "BEGIN IMMEDIATE"
+        )
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_connection(self.target)
-        return self._conn
-
-    def _read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        conn = self._connection()
+    async def close(self) -> None:
+        """Close the connection on its own thread; a later call opens a new one."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        loop = asyncio.get_running_loop()
         try:
-            return fn(conn, *args)
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            raise translate(exc, self.target) from exc
+            await loop.run_in_executor(session.executor, session.close)
+        finally:
+            session.executor.shutdown(wait=False)
 
-    def _write(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        conn = self._connection()
+
+def _run(
+    session: _Session, fn: Callable[..., T], args: tuple[Any, ...], begin: str | None
+) -> T:
+    """Run ``fn`` (in a transaction when ``begin``), retrying while the database is busy,
+    with short sleeps, until the busy timeout has passed.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, so a writer that
+    meets another process's transaction once waits far longer than that transaction
+    lasts; these waits start at 50 µs and stay under 2 ms.
+    """
+    target = session.target
+    conn = session.connection()
+    deadline: float | None = None
+    pause = _FIRST_PAUSE_S
+    while True:
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if begin is None:
+                return fn(conn, *args)
+            conn.execute(begin)
             try:
                 result = fn(conn, *args)
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
                 raise
+            return result
+        except sqlite3.OperationalError as exc:
+            _rollback(conn)
+            if not _is_busy(exc):
+                raise translate(exc, target) from exc
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + target.busy_timeout_ms / 1000
+            if now >= deadline:
+                raise translate(exc, target) from exc
+            time.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, _MAX_PAUSE_S)
         except sqlite3.Error as exc:
-            raise translate(exc, self.target) from exc
-        return result
+            _rollback(conn)
+            raise translate(exc, target) from exc
 
-    def _close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
 
-    async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(executor, self._close)
-        finally:
-            executor.shutdown(wait=False)
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (_BUSY, _LOCKED) or "database is locked" in str(exc)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -17,18 +17,20 @@ _JOB_COLUMNS = (
     "id, name, data, opts, state, timestamp, attempts_made, stalled_count, delay, priority,"
     " processed_on, finished_on, returnvalue, failed_reason, progress"
 )
-_EVENT_ID_WIDTH = 20
 
 
-def event_id(number: int) -> str:
-    """Zero-padded, so that ids order the same as strings and as numbers."""
-    return f"{number:0{_EVENT_ID_WIDTH}d}"
+def event_id(row: int, index: int) -> str:
+    """``<row>-<index>``, zero-padded so that ids order the same as strings and as
+    (row, index) pairs."""
+    return f"{row:020d}-{index:05d}"
 
 
-def parse_event_id(text: str) -> int:
-    if not text.isdigit():
+def parse_event_id(text: str) -> tuple[int, int]:
+    """The (row, index) of the last event seen; ``"0"`` is before every event."""
+    row, sep, index = text.partition("-")
+    if not row.isdigit() or (sep and not index.isdigit()):
         raise ValueError(text)
-    return int(text)
+    return int(row), int(index) if sep else 1 << 62
 
 
 def is_paused(conn: sqlite3.Connection, queue: str) -> bool:
@@ -131,7 +133,7 @@ def counts(conn: sqlite3.Connection, queue: str) -> dict[JobState, int]:
     try:
         paused = is_paused(conn, queue)
         rows = conn.execute(
-            "SELECT state, COUNT(*) FROM jobs WHERE queue = ? GROUP BY state", (queue,)
+            "SELECT state, n FROM state_counts WHERE queue = ?", (queue,)
         ).fetchall()
     finally:
         conn.execute("COMMIT")
@@ -160,19 +162,28 @@ def queues(conn: sqlite3.Connection) -> list[str]:
     return sorted(row[0] for row in conn.execute("SELECT name FROM queues WHERE listed = 1"))
 
 
-def last_event(conn: sqlite3.Connection, queue: str) -> int:
-    row = conn.execute("SELECT MAX(id) FROM events WHERE queue = ?", (queue,)).fetchone()
-    return int(row[0] or 0)
+def last_event(conn: sqlite3.Connection, queue: str) -> tuple[int, int]:
+    """(row, index) of the newest event, or (0, 0) when there is none."""
+    row = conn.execute(
+        "SELECT id, n FROM events WHERE queue = ? ORDER BY id DESC LIMIT 1", (queue,)
+    ).fetchone()
+    return (0, 0) if row is None else (int(row[0]), int(row[1]) - 1)
 
 
-def read_events(conn: sqlite3.Connection, queue: str, after: int, count: int) -> list[Event]:
-    events = []
-    for number, name, job_id, fields in conn.execute(
-        "SELECT id, name, job_id, fields FROM events WHERE queue = ? AND id > ?"
-        " ORDER BY id LIMIT ?",
-        (queue, after, count),
-    ):
-        events.append(
-            Event(event_id(number), name, job_id or None, json.loads(fields) if fields else {})
-        )
+def read_events(
+    conn: sqlite3.Connection, queue: str, after: tuple[int, int], count: int
+) -> list[Event]:
+    after_row, after_index = after
+    events: list[Event] = []
+    rows = conn.execute(
+        "SELECT id, batch FROM events WHERE queue = ? AND id >= ?"
+        " AND NOT (id = ? AND n <= ?) ORDER BY id LIMIT ?",
+        (queue, after_row, after_row, after_index + 1, count),
+    ).fetchall()
+    for row_id, batch in rows:
+        first = after_index + 1 if row_id == after_row else 0
+        for index, (name, job_id, fields) in enumerate(json.loads(batch)[first:], first):
+            events.append(Event(event_id(row_id, index), name, job_id or None, fields or {}))
+            if len(events) >= count:
+                return events
     return events

@@ -33,9 +33,7 @@ def trim_finished(
             )
         ]
     if count >= 0:
-        total = conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE queue = ? AND state = ?", (queue, state)
-        ).fetchone()[0]
+        total = count_state(conn, queue, state)
         excess = total - len(doomed) - count
         if excess > 0:
             doomed += [
@@ -55,3 +53,10 @@ def hold_lease(conn: sqlite3.Connection, queue: str, worker: str, expires_at: in
         " ON CONFLICT (queue, worker) DO UPDATE SET expires_at = excluded.expires_at",
         (queue, worker, expires_at),
     )
+
+
+def count_state(conn: sqlite3.Connection, queue: str, state: str) -> int:
+    row = conn.execute(
+        "SELECT n FROM state_counts WHERE queue = ? AND state = ?", (queue, state)
+    ).fetchone()
+    return 0 if row is None else int(row[0])

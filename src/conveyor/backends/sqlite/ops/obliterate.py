@@ -36,6 +36,7 @@ def obliterate(conn: sqlite3.Connection, queue: str, force: bool, budget: int) -
         ("leases", "queue"),
         ("logs", "queue"),
         ("job_errors", "queue"),
+        ("state_counts", "queue"),
         ("queues", "name"),
     ):
         conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (queue,))

@@ -10,7 +10,8 @@ import json
 import sqlite3
 
 EVENTS_MAXLEN = 10_000
-"""Events kept per queue (trimmed once ~``EVENTS_SLACK`` more have accumulated)."""
+"""Events kept per queue: at least this many, trimmed a whole transaction's batch at a
+time once ``EVENTS_SLACK`` more have accumulated (as Redis trims with ``MAXLEN ~``)."""
 EVENTS_SLACK = 100
 PRIORITY_SHIFT = 4_294_967_296  # 2^32, as the Redis prioritized score
 
@@ -59,13 +60,12 @@ class Tx:
             self.event_count,
             self.stalled_check_until,
         ) = row
-        self.events: list[tuple[str, str, str | None, str | None]] = []
+        self.events: list[tuple[str, str | None, dict[str, str] | None]] = []
         self.wake = False
 
     def emit(self, name: str, job_id: str | None, fields: dict[str, str] | None = None) -> None:
         """Append an event to the queue's stream (written by :meth:`finish`)."""
-        encoded = None if not fields else json.dumps(fields, separators=(",", ":"))
-        self.events.append((self.queue, name, job_id, encoded))
+        self.events.append((name, job_id, fields))
 
     def enqueue(self, priority: int, front: bool) -> tuple[str, int]:
         """Where a ready job goes: (state, rank). See ``schema.sql`` for the ranks."""
@@ -82,12 +82,13 @@ class Tx:
         """Write the events, trim the stream, bump the marker and save the queue's row."""
         conn = self.conn
         if self.events:
-            conn.executemany(
-                "INSERT INTO events (queue, name, job_id, fields) VALUES (?, ?, ?, ?)",
-                self.events,
-            )
-            self.event_count += len(self.events)
+            batch = self.events[-EVENTS_MAXLEN:]  # older ones would be trimmed at once
             self.events = []
+            conn.execute(
+                "INSERT INTO events (queue, n, batch) VALUES (?, ?, ?)",
+                (self.queue, len(batch), json.dumps(batch, separators=(",", ":"))),
+            )
+            self.event_count += len(batch)
             if self.event_count > EVENTS_MAXLEN + EVENTS_SLACK:
                 self._trim_events()
         if self.wake:
@@ -111,15 +112,18 @@ class Tx:
         )
 
     def _trim_events(self) -> None:
-        excess = self.event_count - EVENTS_MAXLEN
-        row = self.conn.execute(
-            "SELECT id FROM events WHERE queue = ? ORDER BY id LIMIT 1 OFFSET ?",
-            (self.queue, excess - 1),
-        ).fetchone()
-        if row is None:  # fewer kept than counted: recount instead
-            (self.event_count,) = self.conn.execute(
-                "SELECT COUNT(*) FROM events WHERE queue = ?", (self.queue,)
-            ).fetchone()
-            return
-        self.conn.execute("DELETE FROM events WHERE queue = ? AND id <= ?", (self.queue, row[0]))
-        self.event_count = EVENTS_MAXLEN
+        """Delete the oldest batches while at least ``EVENTS_MAXLEN`` events remain."""
+        kept = self.event_count
+        last = None
+        for row_id, n in self.conn.execute(
+            "SELECT id, n FROM events WHERE queue = ? ORDER BY id", (self.queue,)
+        ):
+            if kept - n < EVENTS_MAXLEN:
+                break
+            kept -= n
+            last = row_id
+        if last is not None:
+            self.conn.execute(
+                "DELETE FROM events WHERE queue = ? AND id <= ?", (self.queue, last)
+            )
+        self.event_count = kept
