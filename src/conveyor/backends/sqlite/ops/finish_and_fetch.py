@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...base import FetchedJob, Outcome
-from .lib import delete_jobs, hold_lease, trim_finished
+from .lib import CHUNK, delete_jobs, hold_lease, marks, trim_finished
 from .tx import Tx
 
 LOCK_LOST = -2
@@ -68,21 +68,33 @@ def finish_and_fetch(
 
 
 def _apply(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
-    conn, queue = tx.conn, tx.queue
     codes: list[int] = []
-    finished: list[tuple[object, ...]] = []
-    errors: list[tuple[object, ...]] = []
+    for start in range(0, len(outcomes), CHUNK):
+        codes += _apply_chunk(tx, outcomes[start : start + CHUNK], now)
+    return codes
+
+
+def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
+    conn, queue = tx.conn, tx.queue
+    held = {
+        job_id: (rid, token, priority)
+        for rid, job_id, token, priority in conn.execute(
+            f"SELECT rid, id, token, priority FROM jobs WHERE queue = ?"
+            f" AND id IN ({marks(len(outcomes))})",
+            (queue, *[o.job_id for o in outcomes]),
+        )
+    }
+    codes: list[int] = []
+    finished: list[object] = []
+    errors: list[tuple[str, str, bytes]] = []
     doomed: list[str] = []
     policies: set[tuple[str, int, int]] = set()
     for o in outcomes:
-        row = conn.execute(
-            "SELECT rid, token, priority FROM jobs WHERE queue = ? AND id = ?", (queue, o.job_id)
-        ).fetchone()
-        if row is None or row[1] != o.token or row[1] is None:
+        rid, token, priority = held.pop(o.job_id, (0, None, 0))
+        if token is None or token != o.token:
             codes.append(LOCK_LOST)
             continue
         codes.append(0)
-        rid, _, priority = row
         if o.action == "retry":
             _retry(tx, rid, priority, o, now)
             errors.append((queue, o.job_id, o.error))
@@ -92,12 +104,11 @@ def _apply(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
         if age == 0 and count == 0:
             doomed.append(o.job_id)
         else:
-            if o.action == "fail":
+            complete = o.action == "complete"
+            if not complete:
                 errors.append((queue, o.job_id, o.error))
-            finished.append(
-                (state, o.result if o.action == "complete" else None,
-                 o.reason if o.action == "fail" else None, now, o.attempts_made, now, rid)
-            )
+            finished += (rid, state, o.result if complete else None,
+                         None if complete else o.reason, o.attempts_made)
             if age >= 0 or count >= 0:
                 policies.add((state, age, count))
         if o.action == "complete":
@@ -105,12 +116,15 @@ def _apply(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
         else:
             tx.emit("failed", o.job_id, {"reason": o.reason})
     if finished:
-        conn.executemany(
-            "UPDATE jobs SET state = ?1, returnvalue = coalesce(?2, returnvalue),"
-            " failed_reason = CASE ?1 WHEN 'completed' THEN NULL"
-            " ELSE coalesce(?3, failed_reason) END, finished_on = ?4, attempts_made = ?5,"
-            " rank = ?6, worker = NULL, token = NULL WHERE rid = ?7",
-            finished,
+        conn.execute(
+            f"WITH o (rid, state, result, reason, attempts) AS (VALUES"
+            f" {marks(len(finished) // 5, 5)}) UPDATE jobs SET state = o.state,"
+            " returnvalue = coalesce(o.result, returnvalue),"
+            " failed_reason = CASE o.state WHEN 'completed' THEN NULL"
+            " ELSE coalesce(o.reason, failed_reason) END, finished_on = ?,"
+            " attempts_made = o.attempts, rank = ?, worker = NULL, token = NULL"
+            " FROM o WHERE jobs.rid = o.rid",
+            (*finished, now, now),
         )
     if errors:
         conn.executemany(
@@ -174,17 +188,25 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
                 (queue, fetch - len(rids)),
             )
         ]
-    jobs = []
-    for rid in rids:
-        token = f"{worker}:{seq}"
-        seq += 1
-        job_id, name, data, opts, attempts, timestamp = conn.execute(
-            "UPDATE jobs SET state = 'active', processed_on = ?, worker = ?, token = ?"
-            " WHERE rid = ? RETURNING id, name, data, opts, attempts_made, timestamp",
-            (now, worker, token, rid),
-        ).fetchall()[0]
-        jobs.append(FetchedJob(job_id, token, name, data, opts, attempts, timestamp))
-        tx.emit("active", job_id)
+    jobs: list[FetchedJob] = []
+    for start in range(0, len(rids), CHUNK):
+        chunk = rids[start : start + CHUNK]
+        order = {rid: i for i, rid in enumerate(chunk)}
+        tokens: list[object] = []
+        for i, rid in enumerate(chunk):
+            tokens += (rid, f"{worker}:{seq + start + i}")
+        rows = conn.execute(
+            f"WITH t (rid, token) AS (VALUES {marks(len(chunk), 2)}) UPDATE jobs SET"
+            " state = 'active', processed_on = ?, worker = ?, token = t.token FROM t"
+            " WHERE jobs.rid = t.rid"
+            " RETURNING rid, id, token, name, data, opts, attempts_made, timestamp",
+            (*tokens, now, worker),
+        ).fetchall()
+        rows.sort(key=lambda row: order[row[0]])
+        for _, *fields in rows:
+            job = FetchedJob(*fields)
+            jobs.append(job)
+            tx.emit("active", job.job_id)
     return jobs
 
 

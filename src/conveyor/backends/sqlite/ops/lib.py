@@ -5,15 +5,26 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+CHUNK = 500
+"""Rows per set-based statement (well under SQLite's limit on bound parameters)."""
+
+
+def marks(count: int, width: int = 1) -> str:
+    """``?, ?, …`` for an IN list, or ``(?, ?), (?, ?), …`` for VALUES rows."""
+    if width == 1:
+        return ", ".join("?" * count)
+    row = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * count)
+
 
 def delete_jobs(conn: sqlite3.Connection, queue: str, ids: Sequence[str]) -> None:
     """Delete jobs with their logs and error records."""
-    if not ids:
-        return
-    rows = [(queue, job_id) for job_id in ids]
-    conn.executemany("DELETE FROM jobs WHERE queue = ? AND id = ?", rows)
-    conn.executemany("DELETE FROM logs WHERE queue = ? AND job_id = ?", rows)
-    conn.executemany("DELETE FROM job_errors WHERE queue = ? AND job_id = ?", rows)
+    for start in range(0, len(ids), CHUNK):
+        chunk = list(ids[start : start + CHUNK])
+        where = f"queue = ? AND {{}} IN ({marks(len(chunk))})"
+        conn.execute(f"DELETE FROM jobs WHERE {where.format('id')}", (queue, *chunk))
+        conn.execute(f"DELETE FROM logs WHERE {where.format('job_id')}", (queue, *chunk))
+        conn.execute(f"DELETE FROM job_errors WHERE {where.format('job_id')}", (queue, *chunk))
 
 
 def trim_finished(
