@@ -26,7 +26,7 @@ def from_url(url: str | None = None) -> Backend:
     scheme, sep, _ = resolved.partition("://")
     if not sep:
         raise ConfigurationError(f"malformed backend URL {resolved!r}: expected scheme://...")
-    if scheme in ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel"):
+    if scheme in ("redis", "rediss", "unix") or scheme.startswith(("redis+", "rediss+")):
         from .redis import RedisBackend
 
         return RedisBackend(resolved)

@@ -7,6 +7,7 @@ redis-py)::
     rediss://...                      TLS; ssl_* options as query parameters
     unix:///path/to/redis.sock[?db=N]
     redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]
+    redis+cluster://[[user]:password@]host:port[,host:port...]   Redis Cluster seed nodes
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -23,7 +25,15 @@ from redis.backoff import NoBackoff
 from ...errors import ConfigurationError
 from .keys import DEFAULT_PREFIX
 
-SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
+SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+    "rediss+cluster",
+)
 # No client-side retries (pinned: redis-py's defaults differ between constructors and
 # versions). A retried command whose reply was lost would run a non-idempotent script
 # twice: a second finish_and_fetch would leave the first batch active under a lease that
@@ -64,27 +74,33 @@ def parse(url: str) -> RedisTarget:
             rest.append((key, value))
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigurationError(f"Redis URL {url!r} names no host")
-    try:
-        _ = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"malformed Redis URL {url!r}: {exc}") from exc
+    if "+" in parts.scheme:  # several host:port pairs, checked when the client is built
+        _nodes(parts, parts.scheme.split("+")[1])
+    else:
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ConfigurationError(f"malformed Redis URL {url!r}: {exc}") from exc
     clean = urlunsplit(parts._replace(query=urlencode(rest)))
     return RedisTarget(clean, prefix)
 
 
-def connect(target: RedisTarget) -> tuple[Redis, list[Redis]]:
+def connect(target: RedisTarget) -> tuple[Redis | RedisCluster, list[Redis]]:
     """Build an unconnected client (connections open on first use), and the helper
     clients (Sentinel's) that must be closed with it."""
     parts = urlsplit(target.url)
     if parts.scheme.endswith("+sentinel"):
         return _sentinel_master(parts)
+    if parts.scheme.endswith("+cluster"):
+        return _cluster(parts), []
     try:
         return Redis.from_url(target.url, **_COMMON), []
     except ValueError as exc:
         raise ConfigurationError(f"malformed Redis URL {target.url!r}: {exc}") from exc
 
 
-def _sentinel_master(parts: Any) -> tuple[Redis, list[Redis]]:
+def _nodes(parts: Any, what: str) -> tuple[str, str, list[tuple[str, int]]]:
+    """(user, password, [(host, port)]) from a netloc that lists several hosts."""
     netloc = parts.netloc.rsplit("@", 1)
     auth, hosts = (netloc[0], netloc[1]) if len(netloc) == 2 else ("", netloc[0])
     username, _, password = auth.partition(":")
@@ -92,8 +108,24 @@ def _sentinel_master(parts: Any) -> tuple[Redis, list[Redis]]:
     for item in hosts.split(","):
         host, _, port = item.rpartition(":")
         if not host or not port.isdigit():
-            raise ConfigurationError(f"sentinel address {item!r} must be host:port")
+            raise ConfigurationError(f"{what} address {item!r} must be host:port")
         nodes.append((host.strip("[]"), int(port)))
+    return unquote(username), unquote(password), nodes
+
+
+def _cluster(parts: Any) -> RedisCluster:
+    username, password, nodes = _nodes(parts, "cluster node")
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+        username=username or None,
+        password=password or None,
+        ssl=parts.scheme.startswith("rediss"),
+        socket_connect_timeout=5.0,
+    )
+
+
+def _sentinel_master(parts: Any) -> tuple[Redis, list[Redis]]:
+    username, password, nodes = _nodes(parts, "sentinel")
     path = [p for p in parts.path.split("/") if p]
     if not path:
         raise ConfigurationError("a sentinel URL names the service: redis+sentinel://h:p/service")
@@ -102,8 +134,8 @@ def _sentinel_master(parts: Any) -> tuple[Redis, list[Redis]]:
     options: dict[str, Any] = dict(parse_qsl(parts.query))
     kwargs: dict[str, Any] = {
         "db": db,
-        "username": unquote(username) or None,
-        "password": unquote(password) or None,
+        "username": username or None,
+        "password": password or None,
         **_COMMON,
     }
     if parts.scheme.startswith("rediss"):
