@@ -97,8 +97,14 @@ def prepare(conn: sqlite3.Connection, path: str) -> None:
                 conn.execute(statement)
         elif kind == "old":
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in statements(load_migration(target)):
-                    conn.execute(statement)
+                try:
+                    for statement in statements(load_migration(target)):
+                        conn.execute(statement)
+                except sqlite3.Error as exc:
+                    raise SchemaError(
+                        f"could not migrate the SQLite database {path} from schema version"
+                        f" {target - 1} to {target}: {exc}; the file was left as it was"
+                    ) from exc
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")

@@ -1,0 +1,187 @@
+"""Schema versioning: recorded on creation, older files migrated on open, newer, foreign,
+non-SQLite and corrupted files refused with a clear error and never modified."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conveyor import Queue, SchemaError
+from conveyor.backends import from_url
+from conveyor.backends.sqlite import SQLiteBackend, schema
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pragma(path: Path, name: str) -> object:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+async def test_a_new_database_records_its_schema_version_and_uses_wal(
+    producer: Queue, db_path: Path
+) -> None:
+    await producer.add("noop", None)
+    assert pragma(db_path, "user_version") == schema.SCHEMA_VERSION
+    assert pragma(db_path, "application_id") == schema.APPLICATION_ID
+    assert pragma(db_path, "journal_mode") == "wal"
+
+
+async def test_an_older_database_is_migrated_on_open(
+    sqlite_url: str, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = Queue("q", url=sqlite_url)
+    job = await old.add("noop", {"kept": True})
+    await old.close()
+
+    newer = schema.SCHEMA_VERSION + 1
+    migrations = {
+        newer: "ALTER TABLE jobs ADD COLUMN note TEXT;\nCREATE INDEX jobs_by_note ON jobs (note);\n"
+    }
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", newer)
+    monkeypatch.setattr(schema, "load_migration", migrations.__getitem__)
+    upgraded = Queue("q", url=sqlite_url)
+    try:
+        again = await upgraded.get_job(job.id)
+        assert again is not None
+        assert again.data == {"kept": True}
+    finally:
+        await upgraded.close()
+    assert pragma(db_path, "user_version") == newer
+    conn = sqlite3.connect(db_path)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
+    conn.close()
+    assert "note" in columns
+
+
+async def test_a_failed_migration_leaves_the_file_as_it_was(
+    sqlite_url: str, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = Queue("q", url=sqlite_url)
+    await old.add("noop", None)
+    await old.close()
+    version = schema.SCHEMA_VERSION
+    broken = {version + 1: "ALTER TABLE jobs ADD COLUMN note TEXT;\nALTER TABLE nowhere ADD x;\n"}
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", version + 1)
+    monkeypatch.setattr(schema, "load_migration", broken.__getitem__)
+    backend = from_url(sqlite_url)
+    with pytest.raises(SchemaError, match=r"from schema version 1 to 2.*nowhere.*left as it was"):
+        await backend.ping()
+    await backend.close()
+    monkeypatch.undo()
+    assert pragma(db_path, "user_version") == version
+    reopened = Queue("q", url=sqlite_url)
+    assert (await reopened.counts())["waiting"] == 1
+    await reopened.close()
+
+
+def test_every_schema_version_after_the_first_has_a_migration() -> None:
+    for version in range(2, schema.SCHEMA_VERSION + 1):
+        assert schema.statements(schema.load_migration(version))
+
+
+def test_the_schema_script_splits_into_statements() -> None:
+    statements = schema.statements(schema.schema_sql())
+    assert any(s.startswith("CREATE TRIGGER") and s.endswith("END;") for s in statements)
+    assert all(sqlite3.complete_statement(s) for s in statements)
+
+
+async def test_a_database_from_a_newer_conveyor_is_refused_unchanged(
+    producer: Queue, sqlite_url: str, db_path: Path
+) -> None:
+    await producer.add("noop", None)
+    await producer.close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 5}")
+    conn.close()
+    before = digest(db_path)
+    backend = from_url(sqlite_url)
+    with pytest.raises(SchemaError, match="newer conveyor") as caught:
+        await backend.counts("q")
+    assert str(db_path) in str(caught.value)
+    await backend.close()
+    assert digest(db_path) == before
+
+
+async def test_another_programs_sqlite_database_is_refused_unchanged(
+    sqlite_url: str, db_path: Path
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    conn.execute("INSERT INTO users (email) VALUES ('a@example.com')")
+    conn.commit()
+    conn.close()
+    before = digest(db_path)
+    backend = from_url(sqlite_url)
+    with pytest.raises(SchemaError, match=r"not a conveyor database.*users"):
+        await backend.add("q", [], 0)
+    await backend.close()
+    assert digest(db_path) == before
+
+
+async def test_a_file_that_is_not_a_database_is_refused_unchanged(
+    sqlite_url: str, db_path: Path
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_text("name,email\nada,ada@example.com\n" * 200)
+    before = digest(db_path)
+    queue = Queue("q", url=sqlite_url)
+    with pytest.raises(SchemaError, match="not a SQLite database"):
+        await queue.add("noop", None)
+    await queue.close()
+    assert digest(db_path) == before
+    assert sorted(p.name for p in db_path.parent.iterdir()) == ["conveyor.db"]
+
+
+async def test_a_corrupted_database_is_reported_and_never_recreated(
+    producer: Queue, sqlite_url: str, db_path: Path
+) -> None:
+    for _ in range(20):
+        await producer.add("noop", {"pad": "x" * 2000})
+    await producer.close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    with open(db_path, "r+b") as f:  # scribble over every page but the header page
+        for n in range(1, pages):
+            f.seek(n * page)
+            f.write(b"\xde\xad\xbe\xef" * (page // 4))
+    size = db_path.stat().st_size
+    queue = Queue(producer.name, url=sqlite_url)
+    with pytest.raises(SchemaError, match=r"corrupted.*not recreate"):
+        await queue.get_jobs("waiting")
+    await queue.close()
+    assert db_path.stat().st_size == size
+
+
+async def test_the_default_url_creates_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CONVEYOR_URL", raising=False)
+    backend = from_url()
+    assert isinstance(backend, SQLiteBackend)
+    assert backend.path == str(tmp_path / ".conveyor" / "conveyor.db")
+    await backend.ping()
+    await backend.close()
+    assert (tmp_path / ".conveyor" / "conveyor.db").is_file()
+
+
+async def test_clone_opens_the_same_file(producer: Queue) -> None:
+    job = await producer.add("noop", None)
+    twin = producer.backend.clone()
+    try:
+        assert await twin.get_job(producer.name, job.id) is not None
+    finally:
+        await twin.close()
