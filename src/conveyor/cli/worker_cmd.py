@@ -109,13 +109,16 @@ def worker(
 
 async def serve(config: WorkerConfig) -> None:
     """Load the target, build the worker it describes and run it until stopped."""
+    url = None
     if config.url is not None:
-        await from_url(config.url).close()  # a malformed URL fails here, in one line
+        probe = from_url(config.url)  # a malformed URL fails here, in one line
+        url = probe.url  # as the backend spells it, to compare with the queues' own
+        await probe.close()
     with _default_url(config.url):
         loaded = await load_target(config.target)
     queues = loaded.queues if isinstance(loaded, Worker) else loaded
     try:
-        worker = build_worker(loaded, config)
+        worker = build_worker(loaded, config, url)
         for q in worker.queues:
             if not q.tasks:
                 log.warning(
@@ -142,17 +145,21 @@ async def serve(config: WorkerConfig) -> None:
                 await q.backend.close()
 
 
-def build_worker(loaded: Worker | list[Queue], config: WorkerConfig) -> Worker:
+def build_worker(
+    loaded: Worker | list[Queue], config: WorkerConfig, url: str | None = None
+) -> Worker:
     """The worker to run: the application's own, narrowed to ``config.queues`` and with
-    the flag/env overrides applied (rebuilt with its hooks when anything changed)."""
+    the flag/env overrides applied (rebuilt with its hooks when anything changed).
+
+    ``url`` is ``--url`` as its backend spells it; every selected queue must use it."""
     available = loaded.queues if isinstance(loaded, Worker) else loaded
     selected = select_queues(available, config.queues, config.target)
-    if config.url is not None:
+    if url is not None:
         for q in selected:
-            if q.backend.url != config.url:
+            if q.backend.url != url:
                 raise CliError(
                     f"queue {q.name!r} is bound to {redact(q.backend.url)} but --url says"
-                    f" {redact(config.url)}; build the queue without url= or drop --url"
+                    f" {redact(url)}; build the queue without url= or drop --url"
                 )
     if isinstance(loaded, Worker):
         settings = config.settings(loaded.settings)
