@@ -26,6 +26,7 @@ from ..base import (
     StalledReport,
 )
 from . import reads
+from .change_watch import ChangeWatch
 from .dbthread import DatabaseThread
 from .lease_clock import lease_clock_ms
 from .ops.add import add
@@ -60,6 +61,7 @@ class SQLiteBackend(Backend):
         self.target = target if target is not None else parse(url)
         self.path = self.target.path
         self._db = DatabaseThread(self.target)
+        self._watch = ChangeWatch(self.path)
         self._seq = 0
         self._seen: dict[str, int] = {}
 
@@ -74,6 +76,7 @@ class SQLiteBackend(Backend):
         await self._db.read(_ping)
 
     async def close(self) -> None:
+        self._watch.close()
         await self._db.close()
 
     # -- producing -----------------------------------------------------------------
@@ -99,18 +102,23 @@ class SQLiteBackend(Backend):
 
     async def wait_for_work(self, queue: str, timeout_s: float) -> None:
         """Return once the queue's marker moves past the value this backend last saw (a
-        job was added, retried, recovered or promoted, or the queue resumed), polling it
-        every ``WAKE_POLL_S``; or after ``timeout_s``."""
+        job was added, retried, recovered or promoted, or the queue resumed), or after
+        ``timeout_s``. Looks every ``WAKE_POLL_S`` whether any connection committed
+        (:mod:`.change_watch`) and reads the marker only then."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout_s, 0.0)
         seen = self._seen.get(queue)
+        version: int | None = None
         while True:
-            current = await self._db.read(reads.marker, queue)
-            if seen is None:
-                seen = self._seen[queue] = current
-            elif current != seen:
-                self._seen[queue] = current
-                return
+            now_version = self._watch.version()
+            if version is None or now_version is None or now_version != version:
+                version = now_version
+                current = await self._db.read(reads.marker, queue)
+                if seen is None:
+                    seen = self._seen[queue] = current
+                elif current != seen:
+                    self._seen[queue] = current
+                    return
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -181,17 +189,18 @@ class SQLiteBackend(Backend):
                 ) from None
         loop = asyncio.get_running_loop()
         deadline = None if not block_ms else loop.time() + block_ms / 1000
+        version: int | None = None
         while True:
-            events = await self._db.read(reads.read_events, queue, cursor, max(count, 1))
-            if events or block_ms is None:
-                return events
-            if deadline is not None:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return []
-                await asyncio.sleep(min(WAKE_POLL_S, remaining))
-            else:
-                await asyncio.sleep(WAKE_POLL_S)
+            now_version = self._watch.version()
+            if version is None or now_version is None or now_version != version:
+                version = now_version
+                events = await self._db.read(reads.read_events, queue, cursor, max(count, 1))
+                if events or block_ms is None:
+                    return events
+            remaining = WAKE_POLL_S if deadline is None else deadline - loop.time()
+            if remaining <= 0:
+                return []
+            await asyncio.sleep(min(WAKE_POLL_S, remaining))
 
     async def last_event_id(self, queue: str) -> str:
         row, index = await self._db.read(reads.last_event, queue)
