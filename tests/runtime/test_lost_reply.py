@@ -47,7 +47,12 @@ async def test_jobs_fetched_by_a_call_whose_reply_was_lost_are_recovered(
     assert dropper.dropped == 1
     assert records.count("run") == dict.fromkeys(ids, 1)
     # The batch whose reply was lost never ran here: it was recovered as stalled.
-    stalled = [job_id for job_id in ids if (await producer.get_job(job_id)).stalled_count]  # type: ignore[union-attr]
+    stalled = []
+    for job_id in ids:
+        job = await producer.get_job(job_id)
+        assert job is not None
+        if job.stalled_count:
+            stalled.append(job_id)
     assert stalled, "no job was in the lost batch"
     print(f"\nlost reply: {len(stalled)} jobs of the lost batch recovered and run once")
     worker.send(signal.SIGTERM)

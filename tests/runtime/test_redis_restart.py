@@ -4,8 +4,11 @@ completes. Delivery is at-least-once; duplicates, if any, are counted and printe
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 
@@ -14,11 +17,13 @@ from tests.support.redis_server import RedisServer
 
 from .harness import Records, Workers, until
 
+T = TypeVar("T")
+
 JOBS = 3_000
 CHUNK = 100
 
 
-async def _patiently(call, what: str):  # type: ignore[no-untyped-def]
+async def _patiently(call: Callable[[], Awaitable[T]], what: str) -> T:
     """Retry a producer call while Redis is away (with job ids, adds are idempotent)."""
     for _ in range(400):
         try:
@@ -50,7 +55,7 @@ async def test_workers_ride_out_redis_restarts(
                 )
                 for i in range(start, start + CHUNK)
             ]
-            await _patiently(lambda chunk=chunk: producer.add_bulk(chunk), "add")  # type: ignore[misc]
+            await _patiently(functools.partial(producer.add_bulk, chunk), "add")
             await asyncio.sleep(0.03)
 
     async def completed() -> int:

@@ -118,3 +118,31 @@ async def test_jobs_past_the_grace_period_are_released_for_recovery(
 
 async def _completed(producer: Queue, n: int) -> bool:
     return (await producer.counts())["completed"] == n
+
+
+@pytest.mark.slow
+async def test_a_thread_handler_past_the_grace_period_does_not_keep_the_process_alive(
+    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    tmp_path: Path,
+) -> None:
+    """A plain def handler cannot be cancelled; the process still exits after the grace
+    period, and the job is recovered and run again elsewhere (at-least-once)."""
+    gate = tmp_path / "go"
+    first = workers.start(redis_url, queue_name, "first", concurrency=2, grace=0.5)
+    await first.wait_ready()
+    job = await producer.add("gated_sync", {"gate": str(gate)})
+    await until(lambda: len(records.of("start", "first")) == 1, 20, "the job to start")
+
+    first.send(signal.SIGTERM)
+    assert await first.wait_exit(20) == 0, first.log()
+    assert "left to recovery" in first.log()
+
+    second = workers.start(redis_url, queue_name, "second", concurrency=2, stalled_interval=0.5)
+    await until(lambda: len(records.of("start", "second")) == 1, 30, "the job to run again")
+    gate.touch()
+    await until(lambda: _completed(producer, 1), 20, "the job to complete")
+    await job.refresh()
+    assert (job.result, job.stalled_count) == ("second", 1)
+    assert records.of("done", "first") == []
+    second.send(signal.SIGTERM)
+    assert await second.wait_exit(30) == 0

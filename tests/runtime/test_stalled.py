@@ -54,7 +54,10 @@ async def test_sigkilled_worker_jobs_complete_on_another_with_default_settings(
         job = await producer.get_job(job_id)
         assert job is not None
         assert (job.result, job.stalled_count, job.attempts_made) == ("survivor", 1, 1)
-    print(f"\nrecovery with default settings: all {HELD} jobs restarted {recovery:.1f}s after SIGKILL")
+    print(
+        f"\nrecovery with default settings: all {HELD} jobs restarted"
+        f" {recovery:.1f}s after SIGKILL"
+    )
     survivor.send(signal.SIGTERM)
     assert await survivor.wait_exit(30) == 0
 

@@ -20,13 +20,15 @@ import sys
 import time
 from typing import Any
 
-from conveyor import JobContext, Queue, Worker, WorkerHooks, WorkerSettings
+from conveyor import JobContext, Queue, SyncJobContext, Worker, WorkerHooks, WorkerSettings
 
 _fd = -1
 _label = "?"
 
 
-def record(event: str, job: JobContext[Any] | None, extra: str = "") -> None:
+def record(
+    event: str, job: JobContext[Any] | SyncJobContext[Any] | None, extra: str = ""
+) -> None:
     """Append ``event job_id attempt label pid extra`` as one line."""
     job_id = job.id if job is not None else "-"
     attempt = job.attempts_made if job is not None else -1
@@ -35,75 +37,86 @@ def record(event: str, job: JobContext[Any] | None, extra: str = "") -> None:
 
 
 async def gate(path: str) -> None:
-    while not os.path.exists(path):
+    """Wait for the test to create ``path`` (another process: no event to await here)."""
+    while not os.path.exists(path):  # noqa: ASYNC110, ASYNC240
         await asyncio.sleep(0.02)
 
 
-def build(queue: Queue) -> None:
-    @queue.job()
-    async def noop(job: JobContext[Any]) -> None:
-        record("run", job)
+async def noop(job: JobContext[Any]) -> None:
+    record("run", job)
 
-    @queue.job()
-    async def gated(job: JobContext[dict[str, Any]]) -> str:
-        """Start, then wait for the test's gate file; record a cancellation."""
-        record("start", job)
-        try:
-            await gate(job.data["gate"])
-        except asyncio.CancelledError:
-            record("cancelled", job)
-            raise
-        record("done", job)
-        return _label
 
-    @queue.job()
-    async def stubborn(job: JobContext[dict[str, Any]]) -> str:
-        """Like ``gated`` but swallows its cancellation and returns anyway (a handler
-        that ignores cancellation): the worker then tries to complete a job it lost."""
-        record("start", job)
-        try:
-            await gate(job.data["gate"])
-        except asyncio.CancelledError:
-            record("cancelled", job)
-            return f"stale:{_label}"
-        record("done", job)
-        return _label
+async def gated(job: JobContext[dict[str, Any]]) -> str:
+    """Start, then wait for the test's gate file; record a cancellation."""
+    record("start", job)
+    try:
+        await gate(job.data["gate"])
+    except asyncio.CancelledError:
+        record("cancelled", job)
+        raise
+    record("done", job)
+    return _label
 
-    @queue.job()
-    async def sleepy(job: JobContext[dict[str, Any]]) -> str:
-        """Sleep ``seconds`` on the event loop (a short I/O-like wait)."""
-        record("start", job)
-        await asyncio.sleep(job.data["seconds"])
-        record("done", job)
-        return _label
 
-    @queue.job()
-    async def blocking(job: JobContext[dict[str, Any]]) -> str:
-        """Block the event loop: ``time.sleep`` or a pure-Python CPU spin."""
-        record("start", job)
-        seconds = job.data["seconds"]
-        if job.data.get("cpu"):
-            end = time.monotonic() + seconds
-            n = 0
-            while time.monotonic() < end:
-                n += 1
-        else:
-            time.sleep(seconds)
-        record("done", job)
-        return _label
+def gated_sync(job: SyncJobContext[dict[str, Any]]) -> str:
+    """``gated`` as a plain def, run in the worker's thread pool (it cannot be cancelled)."""
+    record("start", job)
+    while not os.path.exists(job.data["gate"]):
+        time.sleep(0.02)
+    record("done", job)
+    return _label
 
-    @queue.job()
-    async def slow_first(job: JobContext[dict[str, Any]]) -> str:
-        """Sleep ``seconds`` on attempts listed in ``slow_attempts``; else return at once."""
-        record("start", job)
-        try:
-            if job.attempts_made in job.data["slow_attempts"]:
-                await asyncio.sleep(job.data["seconds"])
-        except asyncio.CancelledError:
-            record("cancelled", job)
-            raise
-        record("done", job)
-        return _label
+
+async def stubborn(job: JobContext[dict[str, Any]]) -> str:
+    """Like ``gated`` but swallows its cancellation and returns anyway (a handler that
+    ignores cancellation): the worker then tries to complete a job it has lost."""
+    record("start", job)
+    try:
+        await gate(job.data["gate"])
+    except asyncio.CancelledError:
+        record("cancelled", job)
+        return f"stale:{_label}"
+    record("done", job)
+    return _label
+
+
+async def sleepy(job: JobContext[dict[str, Any]]) -> str:
+    """Sleep ``seconds`` on the event loop (a short I/O-like wait)."""
+    record("start", job)
+    await asyncio.sleep(job.data["seconds"])
+    record("done", job)
+    return _label
+
+
+async def blocking(job: JobContext[dict[str, Any]]) -> str:
+    """Block the event loop: ``time.sleep`` or a pure-Python CPU spin (the mistake the
+    worker must survive)."""
+    record("start", job)
+    seconds = job.data["seconds"]
+    if job.data.get("cpu"):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+    else:
+        time.sleep(seconds)  # noqa: ASYNC251
+    record("done", job)
+    return _label
+
+
+async def slow_first(job: JobContext[dict[str, Any]]) -> str:
+    """Sleep ``seconds`` on attempts listed in ``slow_attempts``; else return at once."""
+    record("start", job)
+    try:
+        if job.attempts_made in job.data["slow_attempts"]:
+            await asyncio.sleep(job.data["seconds"])
+    except asyncio.CancelledError:
+        record("cancelled", job)
+        raise
+    record("done", job)
+    return _label
+
+
+HANDLERS = (noop, gated, gated_sync, stubborn, sleepy, blocking, slow_first)
 
 
 class Announce(WorkerHooks):
@@ -116,7 +129,8 @@ class Announce(WorkerHooks):
 
 async def serve() -> None:
     queue = Queue(os.environ["RT_QUEUE"], url=os.environ["RT_URL"])
-    build(queue)
+    for handler in HANDLERS:
+        queue.job()(handler)
     settings = WorkerSettings(**json.loads(os.environ.get("RT_SETTINGS", "{}")))
     await Worker(queue, settings=settings, hooks=[Announce()]).run()
     await queue.close()

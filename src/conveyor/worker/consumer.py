@@ -313,6 +313,7 @@ class Consumer:
             # after the stalled check) runs the job again; no outcome is stored here.
             with self.held_lock:
                 self.held.pop(job.job_id, None)
+            self.changed.set()  # a slot is free; a stopping loop may be done
             return
         except Exception as exc:  # damaged stored options, or a bug here: never hold the job
             outcome = outcomes.failed(job, JobOptions(), exc, clock.now_ms(), {})

@@ -61,7 +61,10 @@ class LeaseKeeper(threading.Thread):
             backend = backends[key]
             for lease, jobs in consumer.lease_snapshot().items():
                 try:
-                    lost = await backend.renew_lease(consumer.queue.name, lease, jobs)
+                    # Bounded: a hung server must not stop renewals of other queues,
+                    # nor the loop-stall watch.
+                    async with asyncio.timeout(self.interval):
+                        lost = await backend.renew_lease(consumer.queue.name, lease, jobs)
                 except Exception as exc:
                     renewed = False
                     self._failed(consumer.queue.name, exc)

@@ -93,15 +93,19 @@ class Worker:
 
         Safe to call more than once and from several tasks: all wait for one shutdown.
         """
+        await asyncio.shield(self._begin_stop(grace))
+
+    def _begin_stop(self, grace: float | None) -> asyncio.Future[None]:
+        """Stop fetching now (before any await), and start the shutdown once."""
         if self._shutdown is None:
+            for consumer in self.consumers:
+                consumer.stopping = True
+                consumer.changed.set()
             self._shutdown = asyncio.ensure_future(self._stop(grace))
-        await asyncio.shield(self._shutdown)
+        return self._shutdown
 
     async def _stop(self, grace: float | None) -> None:
         grace = self.settings.grace if grace is None else grace
-        for consumer in self.consumers:
-            consumer.stopping = True
-            consumer.changed.set()
         # Every lease in use, taken before abandoned jobs forget theirs.
         leases = self._leases()
         await self._drain(grace, leases)
@@ -109,7 +113,8 @@ class Worker:
             await asyncio.wait(set(self._tasks), timeout=5)
         for task in self._loops + list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        if self._loops or self._tasks:
+            await asyncio.wait([*self._loops, *self._tasks], timeout=5)
         # Stop renewing before releasing, or a renewal in flight could revive a lease.
         if self._lease_keeper is not None:
             self._lease_keeper.stop()
@@ -140,13 +145,14 @@ class Worker:
                     held.task.cancel()
                     abandoned += 1
         log.warning(
-            "grace period of %.0fs over: %d running job(s) left to recovery", grace, abandoned
+            "grace period of %gs over: %d running job(s) left to recovery", grace, abandoned
         )
         # Let consumers store the outcomes they hold; then give up on them.
         _, pending = await asyncio.wait(pending, timeout=5)
         for task in pending:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
     async def _release(self, leases: list[tuple[Consumer, Lease]]) -> None:
         """Drop the leases so that jobs left behind are recovered at the next check."""
@@ -180,12 +186,11 @@ class Worker:
             logging.shutdown()
             os._exit(128 + sig.value)
         log.info(
-            "%s received: finishing running jobs (up to %.0fs); send again to exit at once",
+            "%s received: finishing running jobs (up to %gs); send again to exit at once",
             sig.name,
             self.settings.grace,
         )
-        if self._shutdown is None:
-            self._shutdown = asyncio.ensure_future(self._stop(None))
+        self._begin_stop(None)
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -205,12 +210,12 @@ class Worker:
             consumer.kick()
 
     async def _tick(self) -> None:
-        while True:
+        while not _cancelling():
             self.last_tick = time.monotonic()
             await asyncio.sleep(0.2)
 
     async def _stalled_checks(self, consumer: Consumer) -> None:
-        while True:
+        while not _cancelling():
             try:
                 await consumer.check_stalled()
             except BackendUnavailableError as exc:
@@ -232,3 +237,10 @@ class Worker:
             await call
         except Exception:
             log.exception("a worker hook failed (ignored)")
+
+
+def _cancelling() -> bool:
+    """True once this task was asked to stop, even if a library swallowed the
+    CancelledError (``asyncio.wait_for`` can, on Python 3.11)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
