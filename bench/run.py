@@ -133,7 +133,7 @@ def summarize(
     top = max(args.concurrency)
     low = min(args.concurrency)
     for key in ("process_jobs_per_s", "worker_cpu_us_per_job", "redis_cmds_per_job",
-                "redis_cmds_per_job_with_bulk_add"):
+                "redis_cmds_per_job_with_bulk_add", "redis_script_us_per_job"):
         if f"{key}_c{top}" in figures:
             figures[key] = figures[f"{key}_c{top}"]
     rss = [v for c in args.concurrency for v in samples.get(f"worker_rss_mb_c{c}", [])]
