@@ -44,3 +44,25 @@ async def test_timeout_cancels_the_handler_and_retries(
     assert records.count("done") == {once.id: 1}
     worker.send(signal.SIGTERM)
     assert await worker.wait_exit(30) == 0
+
+
+@pytest.mark.slow
+async def test_timeout_cancels_a_handler_busy_with_backend_calls(
+    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str
+) -> None:
+    """The cancellation lands inside a Redis call (thousands of them a second); it must
+    not be swallowed there (redis-py's send through asyncio.wait_for does, on 3.11)."""
+    worker = workers.start(redis_url, queue_name, "w", concurrency=5)
+    await worker.wait_ready()
+    jobs = [await producer.add("chatty", None, timeout=0.3) for _ in range(5)]
+
+    async def all_failed() -> bool:
+        return (await producer.counts())["failed"] == len(jobs)
+
+    await until(all_failed, 30, "every chatty job to time out")
+    for job in jobs:
+        await job.refresh()
+        assert [e.type for e in job.errors] == ["TimeoutError"]
+    assert records.count("cancelled") == {job.id: 1 for job in jobs}
+    worker.send(signal.SIGTERM)
+    assert await worker.wait_exit(30) == 0

@@ -38,7 +38,7 @@ def record(
 
 async def gate(path: str) -> None:
     """Wait for the test to create ``path`` (another process: no event to await here)."""
-    while not os.path.exists(path):  # noqa: ASYNC110, ASYNC240
+    while not os.path.exists(path):  # noqa: ASYNC110
         await asyncio.sleep(0.02)
 
 
@@ -98,7 +98,7 @@ async def blocking(job: JobContext[dict[str, Any]]) -> str:
         while time.monotonic() < end:
             pass
     else:
-        time.sleep(seconds)  # noqa: ASYNC251
+        time.sleep(seconds)
     record("done", job)
     return _label
 
@@ -116,7 +116,21 @@ async def slow_first(job: JobContext[dict[str, Any]]) -> str:
     return _label
 
 
-HANDLERS = (noop, gated, gated_sync, stubborn, sleepy, blocking, slow_first)
+async def chatty(job: JobContext[None]) -> str:
+    """Talk to the backend without pause until cancelled: a timeout or a lost lease lands
+    in the middle of a Redis call, where a careless client can swallow it."""
+    record("start", job)
+    n = 0
+    try:
+        while True:
+            n += 1
+            await job.update_progress(n)
+    except asyncio.CancelledError:
+        record("cancelled", job)
+        raise
+
+
+HANDLERS = (chatty, noop, gated, gated_sync, stubborn, sleepy, blocking, slow_first)
 
 
 class Announce(WorkerHooks):
