@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 
-from conveyor import JobContext, JobFailedError, JobOptions, KeepJobs, ManualClock, Queue, Worker
+from conveyor import (
+    JobContext,
+    JobFailedError,
+    JobOptions,
+    KeepJobs,
+    ManualClock,
+    Queue,
+    Worker,
+    WorkerSettings,
+)
+from conveyor.backends.base import Lease
 
 from .helpers import FAST, until
 
@@ -219,3 +229,30 @@ async def test_dead_letter_for_unrecoverable_and_removed_failures(
     assert await queue.get_job(job.id) is None
     (letter,) = await dlq.get_jobs("waiting")
     assert (letter.name, letter.data) == ("missing-handler", "x")
+
+
+async def test_job_failed_by_stalling_goes_to_the_dead_letter_queue(
+    make_queue: Callable[..., Queue],
+) -> None:
+    """A poison pill that kills its worker every time is exactly what a DLQ is for."""
+    queue = make_queue()
+    dlq = make_queue()
+    register(queue)
+    job = await queue.add("ok", {"poison": True}, dead_letter=dlq.name)
+    dead = Lease("dead-worker", 60_000)
+    fetched = await queue.backend.finish_and_fetch(queue.name, dead, [], 1, 0)
+    assert [j.job_id for j in fetched.jobs] == [job.id]
+    await queue.backend.release_lease(queue.name, dead)
+    settings = WorkerSettings(
+        concurrency=1, lease=1.0, stalled_interval=0.3, block_timeout=0.5, max_stalled=0
+    )
+    async with Worker(queue, settings=settings):
+        with pytest.raises(JobFailedError, match="stalled"):
+            await job.wait(timeout=10)
+
+        async def arrived() -> bool:
+            return (await dlq.counts())["waiting"] == 1
+
+        await until(arrived, what="the dead letter")
+    (letter,) = await dlq.get_jobs("waiting")
+    assert (letter.name, letter.data) == ("ok", {"poison": True})

@@ -362,6 +362,22 @@ class Consumer:
                 extra={"queue": self.queue.name, "job_id": job.job_id},
             )
 
+    async def _forward_stalled(self, job_id: str) -> None:
+        """A job failed for stalling too often is exhausted too: dead-letter it if asked."""
+        try:
+            record = await self.backend.get_job(self.queue.name, job_id)
+            options = None if record is None else load_options(record.options)
+        except ConveyorError as exc:
+            log.error("could not read stalled job %s of %s: %s", job_id, self.queue.name, exc)
+            return
+        if record is None or options is None or not options.dead_letter:
+            return
+        job = FetchedJob(
+            job_id, "", record.name, record.data, record.options, record.attempts_made,
+            record.timestamp,
+        )
+        await self._forward(DeadLetter(job, options, record.failed_reason or ""))
+
     async def check_stalled(self) -> None:
         s = self.settings
         report = await self.backend.check_stalled(
@@ -384,6 +400,7 @@ class Consumer:
                 self.queue.name,
                 extra={"queue": self.queue.name, "job_id": job_id},
             )
+            self.worker.spawn(self._forward_stalled(job_id))
         if report.recovered:
             self._kick()
 
