@@ -36,6 +36,15 @@ def to_ms(value: Seconds, what: str) -> int:
     return round(seconds * 1000)
 
 
+def _seconds(options: object, *names: str) -> None:
+    """Store ``timedelta`` durations of a frozen options object as float seconds, so that
+    they compare, encode and travel with the job like numbers do."""
+    for name in names:
+        value = getattr(options, name)
+        if isinstance(value, timedelta):
+            object.__setattr__(options, name, value.total_seconds())
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -53,6 +62,9 @@ class Backoff:
     delay: float = 1.0
     jitter: float = 0.0
     max_delay: float | None = None
+
+    def __post_init__(self) -> None:
+        _seconds(self, "delay", "max_delay")
 
     @classmethod
     def fixed(cls, delay: Seconds, *, jitter: float = 0.0) -> Backoff:
@@ -78,6 +90,9 @@ class KeepJobs:
     count: int | None = None
     age: float | None = None
 
+    def __post_init__(self) -> None:
+        _seconds(self, "age")
+
 
 Retention = bool | int | KeepJobs
 """``True`` removes at once, ``False`` keeps forever, an int keeps the last N."""
@@ -98,6 +113,7 @@ class JobOptions:
     dead_letter: str | None = None
 
     def __post_init__(self) -> None:
+        _seconds(self, "delay", "timeout")
         if not _is_int(self.attempts) or self.attempts < 1:
             raise InvalidOptionsError(
                 f"attempts must be an int of 1 or more, got {self.attempts!r}"

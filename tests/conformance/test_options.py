@@ -335,3 +335,24 @@ def test_backoff_constructors_refuse_negative_delays() -> None:
         Backoff.fixed(-1)
     with pytest.raises(InvalidOptionsError):
         Backoff.exponential(1, max_delay=-3)
+
+
+async def test_timedelta_durations_travel_with_the_job(make_queue: Callable[..., Queue]) -> None:
+    clock = ManualClock()
+    defaults = JobOptions(
+        delay=timedelta(seconds=30),
+        timeout=timedelta(seconds=20),
+        backoff=Backoff("fixed", timedelta(seconds=2)),  # type: ignore[arg-type]
+        remove_on_complete=KeepJobs(age=timedelta(hours=1)),  # type: ignore[arg-type]
+    )
+    assert defaults.delay == 30.0
+    queue = make_queue(defaults=defaults, clock=clock)
+    seen = recorder(queue)
+    job = await queue.add("record", "x")
+    stored = await queue.get_job(job.id)
+    assert stored is not None
+    assert stored.options == defaults
+    assert stored.options.remove_on_complete == KeepJobs(age=3600.0)
+    clock.advance(30)
+    await run_all_with_clock(queue, clock, 1)
+    assert seen == ["x"], "a worker reads the stored options"
