@@ -197,3 +197,12 @@ async def test_update_data_validates_against_declared_type(queue: Queue) -> None
     await job.update_data(Resize("b.png", 6))
     await job.refresh()
     assert job.data == Resize("b.png", 6)
+
+
+async def test_update_data_refuses_oversized_payload(make_queue: Callable[..., Queue]) -> None:
+    queue = make_queue(max_payload_bytes=100)
+    job = await queue.add("noop", "small")
+    with pytest.raises(PayloadTooLargeError):
+        await job.update_data("x" * 200)
+    await job.refresh()
+    assert job.data == "small"
