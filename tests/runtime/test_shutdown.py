@@ -6,8 +6,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from conveyor import BulkJob, Queue
+from conveyor.backends.redis.keys import DEFAULT_PREFIX, QueueKeys
 
 from .harness import Records, Workers, until
 
@@ -102,6 +104,18 @@ async def test_jobs_past_the_grace_period_are_released_for_recovery(
     assert await first.wait_exit(20) == 0, first.log()
     assert "left to recovery" in first.log()
     assert records.count("cancelled", "first") == dict.fromkeys(ids, 1)
+    # The jobs are still active, but the lease they name is gone: the next stalled check
+    # recovers them, without waiting for the 10 s lease to lapse.
+    keys = QueueKeys(DEFAULT_PREFIX, queue_name)
+    client = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        tokens = await client.hgetall(keys.active)
+        assert set(tokens) == set(ids)
+        for token in set(tokens.values()):
+            worker_id = token.rsplit(":", 1)[0]
+            assert not await client.exists(keys.lease(worker_id))
+    finally:
+        await client.aclose()
 
     second = workers.start(redis_url, queue_name, "second", concurrency=3, stalled_interval=0.5)
     gate.touch()
