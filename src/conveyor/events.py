@@ -26,7 +26,7 @@ class EventStream:
         self._backend = backend
         self._queue = queue
         self._cursor = after
-        self._block_ms = block_ms
+        self._block_ms = max(1, block_ms)  # 0 would mean "forever" to some backends
         self._buffer: deque[Event] = deque()
 
     @property
