@@ -112,7 +112,7 @@ async def test_jobs_past_the_grace_period_are_released_for_recovery(
         tokens = await client.hgetall(keys.active)
         assert set(tokens) == set(ids)
         for token in set(tokens.values()):
-            worker_id = token.rsplit(":", 1)[0]
+            worker_id = str(token).rsplit(":", 1)[0]
             assert not await client.exists(keys.lease(worker_id))
     finally:
         await client.aclose()
