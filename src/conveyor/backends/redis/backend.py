@@ -25,6 +25,7 @@ from ..base import (
     StalledReport,
 )
 from . import connection
+from .hot import HotChannel
 from .keys import QueueKeys, registry_key
 from .packing import use_hiredis_packing
 from .scripts import SCRIPT_NAMES, source
@@ -32,6 +33,7 @@ from .scripts import SCRIPT_NAMES, source
 log = logging.getLogger("conveyor.redis")
 
 EVENTS_MAXLEN = 10_000
+_HOT_SCRIPTS = frozenset({"add", "finish_and_fetch"})
 _ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r"}
 _STALLED_REASON = "job stalled more than the allowed number of times (max_stalled)"
 
@@ -86,6 +88,8 @@ class RedisBackend(Backend):
         self._registered: set[str] = set()
         self._checked = False
         self._seq = 0
+        pool = getattr(client, "connection_pool", None)  # a cluster client has one per node
+        self._hot = HotChannel(pool) if pool is not None else None
 
     def clone(self) -> RedisBackend:
         return RedisBackend(self.url, strict=self._strict)
@@ -97,7 +101,19 @@ class RedisBackend(Backend):
         if not self._checked:
             await self.preflight()
         async with _translated(self.url):
+            if self._hot is not None and name in _HOT_SCRIPTS:
+                return await self._run_hot(name, keys, args)
             return await self._scripts[name](keys=list(keys), args=list(args))
+
+    async def _run_hot(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """EVALSHA on the lean channel; load the script once if Redis lost it (NOSCRIPT)."""
+        assert self._hot is not None
+        script = self._scripts[name]
+        try:
+            return await self._hot.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except rx.NoScriptError:
+            await self._client.script_load(script.script)
+            return await self._hot.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
     # -- lifecycle -----------------------------------------------------------------
     async def preflight(self) -> None:
@@ -135,6 +151,8 @@ class RedisBackend(Backend):
             await self._client.ping()
 
     async def close(self) -> None:
+        if self._hot is not None:
+            await self._hot.close()
         await self._client.aclose()
         for helper in self._helpers:
             await helper.aclose()
