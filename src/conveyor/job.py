@@ -159,8 +159,8 @@ class Job(Generic[R]):
 
         Listens on the queue's event stream, so it wakes as soon as the job ends; raises
         ``TimeoutError`` after ``timeout`` seconds. A job removed as it finished
-        (``remove_on_complete=True``) still yields its result if it finished after the
-        wait began; one removed before raises ``JobNotFoundError``.
+        (``remove_on_complete=True``) still yields its result while its end is in the
+        queue's capped event stream; a job removed otherwise raises ``JobNotFoundError``.
         """
         backend, queue = self.queue.backend, self.queue.name
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -168,11 +168,11 @@ class Job(Generic[R]):
         try:
             await self.refresh()
         except JobNotFoundError:
-            # Finished and removed after the cursor was read: its final event follows it.
-            for event in await backend.read_events(queue, after, 10_000, None):
-                if event.job_id == self.id and event.name in ("completed", "failed"):
-                    return self._final(event)
-            raise
+            # Removed as it finished (remove_on_complete/fail): its end is in the stream.
+            final = await self._final_event()
+            if final is None:
+                raise
+            return self._final(final)
         while True:
             if self.state == "completed":
                 return self.result  # type: ignore[return-value]
@@ -192,6 +192,18 @@ class Job(Generic[R]):
                 if event.name == "failed" or "returnvalue" in event.fields:
                     return self._final(event)
                 await self.refresh()
+
+    async def _final_event(self) -> Event | None:
+        """The newest completed/failed event of this job still in the (capped) stream."""
+        backend, queue = self.queue.backend, self.queue.name
+        found: Event | None = None
+        cursor = "0"
+        while events := await backend.read_events(queue, cursor, 2_000, None):
+            for event in events:
+                if event.job_id == self.id and event.name in ("completed", "failed"):
+                    found = event
+            cursor = events[-1].event_id
+        return found
 
     def _final(self, event: Event) -> R:
         """The result a final event carries, or the failure it reports."""

@@ -243,8 +243,24 @@ async def test_wait_on_job_removed_on_complete(queue: Queue) -> None:
         await until_state(job, "active")
         gate.set()
         assert await waiter == "still here"
-    with pytest.raises(JobNotFoundError):
+    assert await queue.get_job(job.id) is None
+    assert await job.wait(timeout=1) == "still here", "found in the event stream"
+
+
+async def test_wait_after_a_removed_failure(queue: Queue) -> None:
+    @queue.job()
+    async def fail(job: JobContext[None]) -> None:
+        raise RuntimeError("gone wrong")
+
+    job = await queue.add("fail", None, remove_on_fail=True)
+    async with Worker(queue, settings=FAST):
+        await until(lambda: _gone(queue, job.id), what="the failed job to be removed")
+    with pytest.raises(JobFailedError, match="gone wrong"):
         await job.wait(timeout=1)
+
+
+async def _gone(queue: Queue, job_id: str) -> bool:
+    return await queue.get_job(job_id) is None
 
 
 async def test_wait_on_removed_job_raises_not_found(queue: Queue) -> None:
