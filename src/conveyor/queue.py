@@ -253,6 +253,8 @@ class Queue:
         """Remove up to ``limit`` jobs in ``state`` older than ``older_than`` seconds."""
         if state not in STATES or state == "active":
             raise InvalidOptionsError(f"cannot clean jobs in state {state!r}")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InvalidOptionsError(f"limit must be an int of 1 or more, got {limit!r}")
         grace = to_ms(older_than, "older_than")
         return await self.backend.clean(self.name, state, grace, limit, self.clock.now_ms())
 

@@ -299,6 +299,18 @@ async def test_clean_active_is_refused(queue: Queue) -> None:
         await queue.clean("active")
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"state": "running"}, {"limit": 0}, {"limit": -1}, {"older_than": -5}],
+    ids=repr,
+)
+async def test_clean_refuses_bad_arguments(queue: Queue, kwargs: dict[str, Any]) -> None:
+    await queue.add("noop", None)
+    with pytest.raises(InvalidOptionsError):
+        await queue.clean(**{"state": "waiting", **kwargs})
+    assert (await queue.counts())["waiting"] == 1
+
+
 # -- obliterate -----------------------------------------------------------------------
 async def test_obliterate_removes_everything(queue: Queue) -> None:
     ids = await fill(queue)
