@@ -185,6 +185,8 @@ class Consumer:
         jobs cannot turn it into a busy loop.
         """
         self._failures += 1
+        if isinstance(exc, BackendUnavailableError):
+            self.worker.backend_failed()
         self._resent.update(o.job_id for o in sent)
         self.lease = new_lease(self.settings.lease_ms)
         delay = min(0.05 * 2 ** min(self._failures - 1, 6), 2.0) * (0.5 + random.random() / 2)
@@ -251,6 +253,8 @@ class Consumer:
         except Exception as exc:
             # The next exchange notices the outage too, and backs off; this only keeps
             # a failing wait from spinning.
+            if isinstance(exc, BackendUnavailableError):
+                self.worker.backend_failed()
             log.debug("waiting for work on %s failed: %s", self.queue.name, exc)
             await asyncio.sleep(0.1)
 

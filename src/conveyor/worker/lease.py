@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..errors import ConveyorError
+from ..errors import BackendUnavailableError, ConveyorError
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -78,6 +78,8 @@ class LeaseKeeper(threading.Thread):
 
     def _failed(self, queue: str, exc: Exception) -> None:
         self._failures += 1
+        if isinstance(exc, BackendUnavailableError | TimeoutError):
+            self.worker.backend_failed()
         if self._failures == 1:
             level = logging.WARNING if isinstance(exc, ConveyorError) else logging.ERROR
             log.log(level, "could not renew the lease on %s: %s", queue, exc)

@@ -24,6 +24,9 @@ from .settings import WorkerSettings
 
 log = logging.getLogger("conveyor.worker")
 
+OUTAGE_SETTLE = 1.5
+"""Seconds without backend failures before a stalled check may run again."""
+
 
 class Worker:
     """Runs jobs from ``queues`` with the handlers registered on them.
@@ -55,6 +58,8 @@ class Worker:
         self.consumers: list[Consumer] = []
         self.runner = Runner(self.settings.concurrency * len(self.queues), self.settings.processes)
         self.last_tick = time.monotonic()
+        self.last_backend_failure = 0.0
+        """When a call to the backend last failed (monotonic); set from any thread."""
         self._tasks: set[asyncio.Task[Any]] = set()
         """One-off background work (dead-letter forwards)."""
         self._loops: list[asyncio.Task[Any]] = []
@@ -215,14 +220,30 @@ class Worker:
             await asyncio.sleep(0.2)
 
     async def _stalled_checks(self, consumer: Consumer) -> None:
+        """Run the stalled check every ``stalled_interval``, but not right after an outage.
+
+        Leases may have expired while the backend was away; live workers renew theirs
+        within a fraction of a second of its return (their lease threads retry every
+        0.25 s), so a check that waits ``OUTAGE_SETTLE`` does not take running jobs from
+        them, and only the jobs of workers that really died run again.
+        """
         while not _cancelling():
+            quiet = time.monotonic() - self.last_backend_failure
+            if quiet < OUTAGE_SETTLE:
+                await asyncio.sleep(OUTAGE_SETTLE - quiet)
+                continue
             try:
                 await consumer.check_stalled()
             except BackendUnavailableError as exc:
+                self.backend_failed()
                 log.warning("stalled check on %s skipped: %s", consumer.queue.name, exc)
             except Exception:
                 log.exception("stalled check on %s failed", consumer.queue.name)
             await asyncio.sleep(self.settings.stalled_interval)
+
+    def backend_failed(self) -> None:
+        """A call to the backend failed (any thread): hold stalled checks back for a while."""
+        self.last_backend_failure = time.monotonic()
 
     async def before_job(self, ctx: JobContext[Any]) -> None:
         for hook in self.hooks:
