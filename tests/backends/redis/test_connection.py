@@ -210,7 +210,7 @@ async def test_sentinel_url_finds_the_master(
     )
     import subprocess
 
-    sentinel = subprocess.Popen(  # noqa: ASYNC220 - starting a server, not waiting on it
+    sentinel = subprocess.Popen(
         [redis_binary, str(config), "--sentinel"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
