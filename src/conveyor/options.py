@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal, TypedDict
+from typing import Literal, TypedDict, get_args
 
 from .errors import InvalidOptionsError
 
@@ -237,13 +237,7 @@ JobState = Literal[
     "paused",
 ]
 
-STATES: tuple[JobState, ...] = (
-    "waiting",
-    "prioritized",
-    "delayed",
-    "active",
-    "waiting-children",
-    "completed",
-    "failed",
-    "paused",
-)
+STATES: tuple[JobState, ...] = get_args(JobState)
+
+STORED_STATES: tuple[JobState, ...] = tuple(s for s in STATES if s != "paused")
+"""The states a job is stored in; ``paused`` is how ``waiting`` reads while paused."""

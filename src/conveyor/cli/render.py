@@ -17,17 +17,9 @@ from rich.text import Text
 
 from ..errors import ConveyorError
 from ..job import Job
-from ..options import JobState
+from ..options import STORED_STATES, JobState
 
-COUNT_COLUMNS: tuple[JobState, ...] = (
-    "waiting",
-    "prioritized",
-    "delayed",
-    "active",
-    "waiting-children",
-    "completed",
-    "failed",
-)
+COUNT_COLUMNS: tuple[JobState, ...] = STORED_STATES
 STATE_STYLES: dict[str, str] = {
     "waiting": "cyan",
     "paused": "yellow",

@@ -11,7 +11,7 @@ from redis import exceptions as rx
 from redis.commands.core import AsyncScript
 
 from ...errors import BackendUnavailableError, ConfigurationError, ScriptError
-from ...options import STATES, JobState
+from ...options import STATES, STORED_STATES, JobState
 from ..base import (
     AddResult,
     Backend,
@@ -340,16 +340,7 @@ class RedisBackend(Backend):
             pipe.zcard(k.failed)
             paused, *sizes = await pipe.execute()
         counts = dict.fromkeys(STATES, 0)
-        names: list[JobState] = [
-            "waiting",
-            "prioritized",
-            "delayed",
-            "active",
-            "waiting-children",
-            "completed",
-            "failed",
-        ]
-        for name, size in zip(names, sizes, strict=True):
+        for name, size in zip(STORED_STATES, sizes, strict=True):
             counts[name] = int(size)
         if paused:
             counts["paused"], counts["waiting"] = counts["waiting"], 0
