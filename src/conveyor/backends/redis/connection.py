@@ -125,7 +125,7 @@ def _cluster(parts: Any) -> RedisCluster:
         username=username or None,
         password=password or None,
         ssl=parts.scheme.startswith("rediss"),
-        socket_connect_timeout=5.0,
+        **_COMMON,
     )
 
 
