@@ -22,8 +22,11 @@ from .url import SQLiteTarget
 T = TypeVar("T")
 
 _BUSY, _LOCKED = 5, 6
-_FIRST_PAUSE_S = 0.00005
-_MAX_PAUSE_S = 0.0002
+_FINE_PAUSE_S = 0.00002
+"""While another process's transaction is likely short, look again every ~20 µs..."""
+_FINE_FOR_S = 0.02
+_MAX_PAUSE_S = 0.001
+"""...and after that, back off to 1 ms between looks (a long transaction is running)."""
 
 
 class _Session:
@@ -94,13 +97,13 @@ def _run(
     with short sleeps, until the busy timeout has passed.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, so a writer that
-    meets another process's transaction once waits far longer than that transaction
-    lasts; these waits start at 50 µs and stay at or under 200 µs.
+    meets another process's transaction (a few hundred µs) waits far longer than that
+    transaction lasts, and two worker processes ran slower than one. Here a writer looks
+    again every ~20 µs for the first 20 ms, then backs off to 1 ms.
     """
     target = session.target
     conn = session.connection()
-    deadline: float | None = None
-    pause = _FIRST_PAUSE_S
+    started: float | None = None
     while True:
         try:
             if begin is None:
@@ -120,12 +123,13 @@ def _run(
             if not _is_busy(exc):
                 raise translate(exc, target) from exc
             now = time.monotonic()
-            if deadline is None:
-                deadline = now + target.busy_timeout_ms / 1000
-            if now >= deadline:
+            if started is None:
+                started = now
+            waited = now - started
+            left = target.busy_timeout_ms / 1000 - waited
+            if left <= 0:
                 raise translate(exc, target) from exc
-            time.sleep(min(pause, deadline - now))
-            pause = min(pause * 2, _MAX_PAUSE_S)
+            time.sleep(min(_FINE_PAUSE_S if waited < _FINE_FOR_S else _MAX_PAUSE_S, left))
         except sqlite3.Error as exc:
             _rollback(conn)
             raise translate(exc, target) from exc
