@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from conveyor import Queue
@@ -28,8 +28,11 @@ async def test_an_idle_worker_in_another_process_starts_a_new_job_promptly(
     pickups = []
     for _ in range(15):
         job = await producer.add("noop", None)
-        await until(lambda j=job: records.count("run").get(j.id) == 1, 10, "the job to run",
-                    interval=0.005)
+
+        def ran(job_id: str = job.id) -> bool:
+            return records.count("run").get(job_id) == 1
+
+        await until(ran, 10, "the job to run", interval=0.005)
         await job.refresh()
         assert job.processed_on is not None
         pickups.append(job.processed_on - job.timestamp)

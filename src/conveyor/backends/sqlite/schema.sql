@@ -48,30 +48,14 @@ CREATE TABLE jobs (
 CREATE UNIQUE INDEX jobs_by_id ON jobs (queue, id);
 CREATE INDEX jobs_by_state ON jobs (queue, state, rank, id);
 
--- Jobs per state, kept by triggers so that counts (dashboards, health checks, retention)
--- never scan a queue.
+-- Jobs per state, kept by every state change (in the same transaction), so that counts
+-- (dashboards, health checks, retention) never scan a queue.
 CREATE TABLE state_counts (
   queue TEXT NOT NULL,
   state TEXT NOT NULL,
   n INTEGER NOT NULL,
   PRIMARY KEY (queue, state)
 ) WITHOUT ROWID;
-
-CREATE TRIGGER jobs_counted_insert AFTER INSERT ON jobs BEGIN
-  INSERT INTO state_counts (queue, state, n) VALUES (new.queue, new.state, 1)
-    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
-END;
-
-CREATE TRIGGER jobs_counted_update AFTER UPDATE OF state ON jobs
-  WHEN old.state IS NOT new.state BEGIN
-  UPDATE state_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
-  INSERT INTO state_counts (queue, state, n) VALUES (new.queue, new.state, 1)
-    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
-END;
-
-CREATE TRIGGER jobs_counted_delete AFTER DELETE ON jobs BEGIN
-  UPDATE state_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
-END;
 
 -- One JSON error record per failed attempt, numbered 1, 2, … across manual retries.
 CREATE TABLE job_errors (

@@ -39,6 +39,7 @@ def add(conn: sqlite3.Connection, queue: str, jobs: Sequence[NewJob], now: int) 
             state, rank = "delayed", now + job.delay_ms
         else:
             state, rank = tx.enqueue(job.priority, job.lifo)
+        tx.moved(None, state)
         rows.append(
             (queue, job_id, job.name, job.data, job.options, state, rank, now, job.delay_ms,
              job.priority)

@@ -21,6 +21,7 @@ def change_priority(conn: sqlite3.Connection, queue: str, job_id: str, priority:
     if state in ("waiting", "prioritized"):
         tx = Tx(conn, queue)
         new_state, rank = tx.enqueue(priority, False)
+        tx.moved(state, new_state)
         conn.execute(
             "UPDATE jobs SET priority = ?, state = ?, rank = ? WHERE rid = ?",
             (priority, new_state, rank, rid),

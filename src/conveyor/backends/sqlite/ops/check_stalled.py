@@ -55,10 +55,12 @@ def check_stalled(
                 " stalled_count = ?, worker = NULL, token = NULL WHERE rid = ?",
                 (now, reason, now, stalled, rid),
             )
+            tx.moved("active", "failed")
             tx.emit("failed", job_id, {"reason": reason})
             failed.append(job_id)
         else:
             state, rank = tx.enqueue(priority, True)
+            tx.moved("active", state)
             conn.execute(
                 "UPDATE jobs SET state = ?, rank = ?, stalled_count = ?, worker = NULL,"
                 " token = NULL WHERE rid = ?",

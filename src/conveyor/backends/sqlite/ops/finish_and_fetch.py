@@ -56,6 +56,7 @@ def finish_and_fetch(
         jobs = _take(tx, worker, seq, fetch, now)
         if jobs:
             hold_lease(conn, queue, worker, lease_expires)
+            tx.flush_counts()
             if _has_ready(conn, queue):
                 tx.wake = True
             else:
@@ -107,6 +108,7 @@ def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
             complete = o.action == "complete"
             if not complete:
                 errors.append((queue, o.job_id, o.error))
+            tx.moved("active", state)
             finished += (rid, state, o.result if complete else None,
                          None if complete else o.reason, o.attempts_made)
             if age >= 0 or count >= 0:
@@ -134,6 +136,7 @@ def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
             errors,
         )
     delete_jobs(conn, queue, doomed)
+    tx.flush_counts()
     for state, age, count in sorted(policies):
         trim_finished(conn, queue, state, now, age, count)
     return codes
@@ -145,6 +148,7 @@ def _retry(tx: Tx, rid: int, priority: int, o: Outcome, now: int) -> None:
         state, rank = "delayed", now + delay
     else:
         state, rank = tx.enqueue(priority, False)
+    tx.moved("active", state)
     tx.conn.execute(
         "UPDATE jobs SET state = ?, rank = ?, attempts_made = ?, failed_reason = ?,"
         " worker = NULL, token = NULL WHERE rid = ?",
@@ -165,7 +169,9 @@ def _promote_due(tx: Tx, now: int) -> None:
     if due:
         moves = []
         for rid, job_id, priority in due:
-            moves.append((*tx.enqueue(priority, False), rid))
+            state, rank = tx.enqueue(priority, False)
+            tx.moved("delayed", state)
+            moves.append((state, rank, rid))
             tx.emit("waiting", job_id, {"prev": "delayed"})
         tx.conn.executemany("UPDATE jobs SET state = ?, rank = ? WHERE rid = ?", moves)
 
@@ -179,7 +185,9 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
             (queue, fetch),
         )
     ]
+    tx.moved("waiting", "active", len(rids))
     if len(rids) < fetch:
+        taken = len(rids)
         rids += [
             row[0]
             for row in conn.execute(
@@ -188,6 +196,7 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
                 (queue, fetch - len(rids)),
             )
         ]
+        tx.moved("prioritized", "active", len(rids) - taken)
     jobs: list[FetchedJob] = []
     for start in range(0, len(rids), CHUNK):
         chunk = rids[start : start + CHUNK]

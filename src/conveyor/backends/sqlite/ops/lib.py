@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 CHUNK = 500
 """Rows per set-based statement (well under SQLite's limit on bound parameters)."""
@@ -17,12 +18,29 @@ def marks(count: int, width: int = 1) -> str:
     return ", ".join([row] * count)
 
 
+def adjust_counts(conn: sqlite3.Connection, queue: str, deltas: Mapping[str, int]) -> None:
+    """Apply per-state changes to ``state_counts`` (every state change calls this)."""
+    rows = [(queue, state, n) for state, n in deltas.items() if n]
+    if rows:
+        conn.executemany(
+            "INSERT INTO state_counts (queue, state, n) VALUES (?, ?, ?)"
+            " ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n",
+            rows,
+        )
+
+
 def delete_jobs(conn: sqlite3.Connection, queue: str, ids: Sequence[str]) -> None:
-    """Delete jobs with their logs and error records."""
+    """Delete jobs with their logs and error records, and count them out."""
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
         where = f"queue = ? AND {{}} IN ({marks(len(chunk))})"
-        conn.execute(f"DELETE FROM jobs WHERE {where.format('id')}", (queue, *chunk))
+        gone = Counter(
+            row[0]
+            for row in conn.execute(
+                f"DELETE FROM jobs WHERE {where.format('id')} RETURNING state", (queue, *chunk)
+            ).fetchall()
+        )
+        adjust_counts(conn, queue, {state: -n for state, n in gone.items()})
         conn.execute(f"DELETE FROM logs WHERE {where.format('job_id')}", (queue, *chunk))
         conn.execute(f"DELETE FROM job_errors WHERE {where.format('job_id')}", (queue, *chunk))
 

@@ -20,6 +20,7 @@ def promote(conn: sqlite3.Connection, queue: str, job_id: str) -> int:
         return -3
     tx = Tx(conn, queue)
     new_state, rank = tx.enqueue(priority, False)
+    tx.moved("delayed", new_state)
     conn.execute(
         "UPDATE jobs SET state = ?, rank = ?, delay = 0 WHERE rid = ?", (new_state, rank, rid)
     )

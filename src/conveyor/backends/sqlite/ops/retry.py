@@ -36,7 +36,9 @@ def retry(conn: sqlite3.Connection, queue: str, ids: Sequence[str] | None) -> in
     tx = Tx(conn, queue)
     moves = []
     for rid, job_id, priority in rows:
-        moves.append((*tx.enqueue(priority, False), rid))
+        state, rank = tx.enqueue(priority, False)
+        tx.moved("failed", state)
+        moves.append((state, rank, rid))
         tx.emit("waiting", job_id, {"prev": "failed"})
     conn.executemany(
         "UPDATE jobs SET state = ?, rank = ?, attempts_made = 0, stalled_count = 0,"

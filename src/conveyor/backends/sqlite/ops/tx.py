@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
+
+from .lib import adjust_counts
 
 EVENTS_MAXLEN = 10_000
 """Events kept per queue: at least this many, trimmed a whole transaction's batch at a
@@ -27,6 +30,7 @@ class Tx:
     __slots__ = (
         "back_seq",
         "conn",
+        "counts",
         "event_count",
         "events",
         "front_seq",
@@ -62,6 +66,14 @@ class Tx:
         ) = row
         self.events: list[tuple[str, str | None, dict[str, str] | None]] = []
         self.wake = False
+        self.counts: Counter[str] = Counter()
+
+    def moved(self, old: str | None, new: str | None, n: int = 1) -> None:
+        """Count ``n`` jobs leaving state ``old`` and entering ``new`` (None: none)."""
+        if old is not None:
+            self.counts[old] -= n
+        if new is not None:
+            self.counts[new] += n
 
     def emit(self, name: str, job_id: str | None, fields: dict[str, str] | None = None) -> None:
         """Append an event to the queue's stream (written by :meth:`finish`)."""
@@ -78,9 +90,16 @@ class Tx:
         self.back_seq += 1
         return "waiting", self.back_seq
 
+    def flush_counts(self) -> None:
+        """Write pending count changes (before reading ``state_counts`` mid-change)."""
+        if self.counts:
+            adjust_counts(self.conn, self.queue, self.counts)
+            self.counts = Counter()
+
     def finish(self) -> None:
         """Write the events, trim the stream, bump the marker and save the queue's row."""
         conn = self.conn
+        self.flush_counts()
         if self.events:
             batch = self.events[-EVENTS_MAXLEN:]  # older ones would be trimmed at once
             self.events = []
