@@ -62,23 +62,12 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-def _sqlite_available() -> bool:
-    try:
-        from conveyor.backends import sqlite
-
-        return hasattr(sqlite, "SQLiteBackend")
-    except ImportError:
-        return False
-
-
 @pytest.fixture(params=BACKENDS)
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL for each backend; only the one a test uses is started."""
     if request.param in ("redis", "valkey"):
         server: RedisServer = request.getfixturevalue(f"{request.param}_server")
         return server.url
-    if not _sqlite_available():
-        pytest.skip("the SQLite backend has not landed yet")
     return f"sqlite:///{tmp_path / 'conveyor.db'}"
 
 
