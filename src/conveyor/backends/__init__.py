@@ -31,12 +31,9 @@ def from_url(url: str | None = None) -> Backend:
 
         return RedisBackend(resolved)
     if scheme == "sqlite":
-        try:
-            from .sqlite import SQLiteBackend
-        except ImportError as exc:  # pragma: no cover - until the SQLite backend lands
-            raise ConfigurationError("the SQLite backend is not available yet") from exc
-        backend: Backend = SQLiteBackend(resolved)
-        return backend
+        from .sqlite import SQLiteBackend
+
+        return SQLiteBackend(resolved)
     raise ConfigurationError(
         f"unsupported backend URL scheme {scheme!r} in {resolved!r};"
         " use sqlite:///path or redis://host:port"
