@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conveyor import JobContext, Queue, Worker, WorkerSettings
-from conveyor.backends.base import Backend
+from conveyor.backends.base import Backend, FetchedJob
 
 from .by_hand import LOST, complete, fail, fetch, finish, lease, recover, retry
 from .helpers import until, until_state
@@ -117,19 +117,20 @@ async def test_worker_that_lost_its_lease_cannot_finish(queue: Queue) -> None:
     other = lease("other")
     async with Worker(queue, settings=one) as worker:
         await until_state(added, "active")
-        # Play a lapsed lease: drop it and recover the job, then let another holder take
-        # it (this worker is full, so it cannot take the job back itself).
-        holder = worker.consumers[0].lease
+        # Play a lapsed lease: drop it, recover the job, and let another holder take it.
+        # The worker renews and checks on its own: once its renewal sees the job recovered
+        # it cancels the handler and may fetch the job again before `other` does, so
+        # repeat until `other` holds it (max_stalled is high so no round fails the job).
+        grabbed: list[FetchedJob] = []
 
-        async def lapsed() -> bool:
-            # The worker renews its lease and runs its own checks: drop the lease again
-            # until a check (ours or the worker's) has moved the job back to waiting.
-            await queue.backend.release_lease(queue.name, holder)
-            await queue.backend.check_stalled(queue.name, 1, 1, queue.clock.now_ms())
-            return await added.get_state() == "waiting"
+        async def taken_by_other() -> bool:
+            await queue.backend.release_lease(queue.name, worker.consumers[0].lease)
+            await queue.backend.check_stalled(queue.name, 100, 1, queue.clock.now_ms())
+            grabbed.extend(await fetch(queue, other))
+            return bool(grabbed)
 
-        await until(lapsed, what="the job to be recovered")
-        (taken,) = await fetch(queue, other)
+        await until(taken_by_other, what="another holder to take the recovered job")
+        (taken,) = grabbed
         assert taken.job_id == added.id
         gate.set()
         await ended.wait()
