@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from conveyor import Queue
-from tests.runtime.harness import Records, Workers
+
+# The worker-process fixtures of the runtime suite, shared rather than copied.
+from tests.runtime.conftest import records, records_dir, workers  # noqa: F401
 
 
 @pytest.fixture
@@ -26,22 +28,3 @@ async def producer(sqlite_url: str, queue_name: str) -> AsyncIterator[Queue]:
     queue = Queue(queue_name, url=sqlite_url)
     yield queue
     await queue.close()
-
-
-@pytest.fixture
-def records_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "records"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
-def records(records_dir: Path) -> Records:
-    return Records(records_dir)
-
-
-@pytest.fixture
-def workers(records_dir: Path) -> Iterator[Workers]:
-    started = Workers(records_dir)
-    yield started
-    started.close()
