@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack
 
@@ -55,7 +54,3 @@ def handler_kind(fn: Callable[..., Any], cpu_bound: bool) -> HandlerKind:
     if inspect.iscoroutinefunction(fn):
         return "async"
     return "thread"
-
-
-def is_awaitable(value: object) -> bool:
-    return isinstance(value, Awaitable) or asyncio.iscoroutine(value)

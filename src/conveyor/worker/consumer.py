@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import payloads
-from ..backends.base import FetchedJob, Lease, Outcome
+from ..backends.base import FetchedJob, Lease, NewJob, Outcome
 from ..errors import BackendUnavailableError, ConveyorError
 from ..options import JobOptions
 from ..queue import Queue
-from ..serialization import load_options
+from ..serialization import dump_options, load_options
 from ..signals import UnrecoverableError
 from ..wakeup import listen
 from . import outcomes
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 log = logging.getLogger("conveyor.worker")
+
+_DEFAULT_OPTIONS = dump_options(JobOptions())
+"""Options of dead-letter copies: the defaults (the copy waits to be inspected)."""
 
 
 def new_lease(lease_ms: int) -> Lease:
@@ -49,9 +52,10 @@ class Held:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """An exhausted job to copy to ``target`` once its failure is stored."""
+
     job: FetchedJob
-    options: JobOptions
-    reason: str
+    target: str
 
 
 class Consumer:
@@ -308,7 +312,7 @@ class Consumer:
                 outcome = outcomes.failed(job, options, exc, clock.now_ms(), self.worker.strategies)
                 self._log_failure(job, outcome, exc)
                 if outcome.action == "fail" and options.dead_letter:
-                    self.dead_letters[job.job_id] = DeadLetter(job, options, outcome.reason)
+                    self.dead_letters[job.job_id] = DeadLetter(job, options.dead_letter)
                 if self.worker.hooks:
                     status = "failed" if outcome.action == "fail" else "retrying"
                     report = JobReport(status, _ms(started), error=exc)
@@ -345,23 +349,24 @@ class Consumer:
         )
 
     async def _forward(self, letter: DeadLetter) -> None:
-        """Copy an exhausted job to its dead-letter queue (idempotent by derived id)."""
-        target = Queue(letter.options.dead_letter or "", backend=self.backend)
+        """Copy an exhausted job (name and payload) to its dead-letter queue. The copy's id
+        is derived from the original's, so forwarding twice stores one copy; the failure
+        itself stays on the original job."""
         job = letter.job
+        copy = NewJob(
+            name=job.name,
+            data=job.data,
+            options=_DEFAULT_OPTIONS,
+            job_id=f"{self.queue.name}.{job.job_id}.{job.timestamp}",
+        )
         try:
-            await target.backend.add(
-                target.name,
-                [
-                    _dead_letter_job(self.queue.name, job, letter.reason),
-                ],
-                self.worker.clock.now_ms(),
-            )
+            await self.backend.add(letter.target, [copy], self.worker.clock.now_ms())
         except ConveyorError as exc:
             log.error(
                 "could not move job %s of %s to dead-letter queue %s: %s",
                 job.job_id,
                 self.queue.name,
-                target.name,
+                letter.target,
                 exc,
                 extra={"queue": self.queue.name, "job_id": job.job_id},
             )
@@ -380,7 +385,7 @@ class Consumer:
             job_id, "", record.name, record.data, record.options, record.attempts_made,
             record.timestamp,
         )
-        await self._forward(DeadLetter(job, options, record.failed_reason or ""))
+        await self._forward(DeadLetter(job, options.dead_letter))
 
     async def check_stalled(self) -> None:
         s = self.settings
@@ -407,20 +412,6 @@ class Consumer:
             self.worker.spawn(self._forward_stalled(job_id))
         if report.recovered:
             self._kick()
-
-
-def _dead_letter_job(source: str, job: FetchedJob, reason: str) -> Any:
-    from ..backends.base import NewJob
-    from ..options import JobOptions as Options
-    from ..serialization import dump_options
-
-    del reason  # the failure stays on the original job; the copy carries the payload
-    return NewJob(
-        name=job.name,
-        data=job.data,
-        options=dump_options(Options()),
-        job_id=f"{source}.{job.job_id}.{job.timestamp}",
-    )
 
 
 def _ms(started: float) -> float:
