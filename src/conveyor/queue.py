@@ -266,10 +266,6 @@ class Queue:
         code = await self.backend.remove(self.name, job_id, self.clock.now_ms())
         self._check(code, job_id, "remove")
 
-    @overload
-    async def retry(self, job_id: str) -> int: ...
-    @overload
-    async def retry(self, job_id: None = None) -> int: ...
     async def retry(self, job_id: str | None = None) -> int:
         """Retry one failed job, or every failed job when no id is given."""
         ids: Sequence[str] | None = None if job_id is None else [job_id]
