@@ -56,8 +56,7 @@ def finish_and_fetch(
         jobs = _take(tx, worker, seq, fetch, now)
         if jobs:
             hold_lease(conn, queue, worker, lease_expires)
-            tx.flush_counts()
-            if _has_ready(conn, queue):
+            if _has_ready(tx):
                 tx.wake = True
             else:
                 tx.emit("drained", None)
@@ -136,9 +135,10 @@ def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
             errors,
         )
     delete_jobs(conn, queue, doomed)
-    tx.flush_counts()
+    # Count changes stay pending until Tx.finish writes them all at once; the trim adds
+    # the pending ones to the stored count.
     for state, age, count in sorted(policies):
-        trim_finished(conn, queue, state, now, age, count)
+        trim_finished(conn, queue, state, now, age, count, tx.counts[state])
     return codes
 
 
@@ -219,10 +219,11 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
     return jobs
 
 
-def _has_ready(conn: sqlite3.Connection, queue: str) -> bool:
-    row = conn.execute(
+def _has_ready(tx: Tx) -> bool:
+    """Whether waiting or prioritized jobs remain (stored counts plus pending changes)."""
+    row = tx.conn.execute(
         "SELECT COALESCE(SUM(n), 0) FROM state_counts WHERE queue = ?"
         " AND state IN ('waiting', 'prioritized')",
-        (queue,),
+        (tx.queue,),
     ).fetchone()
-    return bool(row[0])
+    return bool(row[0] + tx.counts["waiting"] + tx.counts["prioritized"])

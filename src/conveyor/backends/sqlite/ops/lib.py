@@ -46,11 +46,18 @@ def delete_jobs(conn: sqlite3.Connection, queue: str, ids: Sequence[str]) -> Non
 
 
 def trim_finished(
-    conn: sqlite3.Connection, queue: str, state: str, now: int, age: int, count: int
+    conn: sqlite3.Connection,
+    queue: str,
+    state: str,
+    now: int,
+    age: int,
+    count: int,
+    pending: int = 0,
 ) -> None:
     """Apply a retention policy to the completed or failed set (ranked by finish time):
     drop jobs older than ``age`` ms and all but the newest ``count``; -1 disables either
-    bound. At most 1000 jobs go per call so the cost stays bounded, as on Redis.
+    bound. ``pending``: jobs entered into ``state`` by this transaction but not yet in
+    ``state_counts``. At most 1000 jobs go per call so the cost stays bounded, as on Redis.
 
     The count bound is applied with a little slack: the set is trimmed back to ``count``
     only once it holds more than ``count + trim_slack(count)`` jobs, so most batches skip
@@ -67,7 +74,7 @@ def trim_finished(
             )
         ]
     if count >= 0:
-        total = count_state(conn, queue, state)
+        total = count_state(conn, queue, state) + pending
         excess = total - len(doomed) - count
         if excess > trim_slack(count):
             doomed += [
