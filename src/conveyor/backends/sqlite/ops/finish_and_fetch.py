@@ -51,20 +51,28 @@ def finish_and_fetch(
     tx = Tx(conn, queue)
     codes = _apply(tx, outcomes, now) if outcomes else []
     jobs: list[FetchedJob] = []
+    # The next due time, read once: only a promotion changes the delayed set after this.
+    next_due = _next_due(tx)
     if fetch > 0 and not tx.paused:
-        _promote_due(tx, now)
+        if next_due is not None and next_due <= now:
+            _promote_due(tx, now)
+            next_due = _next_due(tx)
         jobs = _take(tx, worker, seq, fetch, now)
         if jobs:
             hold_lease(conn, queue, worker, lease_expires)
-            if _has_ready(tx):
+            if tx.count("waiting") + tx.count("prioritized"):
                 tx.wake = True
             else:
                 tx.emit("drained", None)
-    row = conn.execute(
-        "SELECT MIN(rank) FROM jobs WHERE queue = ? AND state = 'delayed'", (queue,)
-    ).fetchone()
     tx.finish()
-    return Fetched(codes, jobs, row[0], bool(tx.paused), tx.marker)
+    return Fetched(codes, jobs, next_due, bool(tx.paused), tx.marker)
+
+
+def _next_due(tx: Tx) -> int | None:
+    row = tx.conn.execute(
+        "SELECT MIN(rank) FROM jobs WHERE queue = ? AND state = 'delayed'", (tx.queue,)
+    ).fetchone()
+    return None if row[0] is None else int(row[0])
 
 
 def _apply(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
@@ -134,12 +142,22 @@ def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
             " ?3)",
             errors,
         )
-    delete_jobs(conn, queue, doomed)
-    # Count changes stay pending until Tx.finish writes them all at once; the trim adds
-    # the pending ones to the stored count.
-    for state, age, count in sorted(policies):
-        trim_finished(conn, queue, state, now, age, count, tx.counts[state])
+    _remove(tx, doomed, policies, now)
     return codes
+
+
+def _remove(
+    tx: Tx, doomed: list[str], policies: set[tuple[str, int, int]], now: int
+) -> None:
+    """Delete jobs kept for no time and apply the retention policies. Count changes stay
+    pending until Tx.finish writes them all at once; Tx.count adds them to the stored
+    counts, read again after a delete (which writes its own)."""
+    if doomed:
+        delete_jobs(tx.conn, tx.queue, doomed)
+        tx.forget_counts()
+    for state, age, count in sorted(policies):
+        if trim_finished(tx.conn, tx.queue, state, now, age, count, tx.count(state)):
+            tx.forget_counts()
 
 
 def _retry(tx: Tx, rid: int, priority: int, o: Outcome, now: int) -> None:
@@ -217,13 +235,3 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
             jobs.append(job)
             tx.emit("active", job.job_id)
     return jobs
-
-
-def _has_ready(tx: Tx) -> bool:
-    """Whether waiting or prioritized jobs remain (stored counts plus pending changes)."""
-    row = tx.conn.execute(
-        "SELECT COALESCE(SUM(n), 0) FROM state_counts WHERE queue = ?"
-        " AND state IN ('waiting', 'prioritized')",
-        (tx.queue,),
-    ).fetchone()
-    return bool(row[0] + tx.counts["waiting"] + tx.counts["prioritized"])

@@ -52,17 +52,18 @@ def trim_finished(
     now: int,
     age: int,
     count: int,
-    pending: int = 0,
-) -> None:
+    total: int | None = None,
+) -> bool:
     """Apply a retention policy to the completed or failed set (ranked by finish time):
     drop jobs older than ``age`` ms and all but the newest ``count``; -1 disables either
-    bound. ``pending``: jobs entered into ``state`` by this transaction but not yet in
-    ``state_counts``. At most 1000 jobs go per call so the cost stays bounded, as on Redis.
+    bound. ``total``: the set's size when the caller knows it (counts not yet written to
+    ``state_counts`` included). At most 1000 jobs go per call so the cost stays bounded,
+    as on Redis.
 
     The count bound is applied with a little slack: the set is trimmed back to ``count``
     only once it holds more than ``count + trim_slack(count)`` jobs, so most batches skip
     the delete (and its index and page writes) and one batch in a few deletes them
-    together. Bounds below 20 are kept exactly."""
+    together. Bounds below 20 are kept exactly. Returns whether jobs were deleted."""
     doomed: list[str] = []
     if age >= 0:
         doomed = [
@@ -74,7 +75,8 @@ def trim_finished(
             )
         ]
     if count >= 0:
-        total = count_state(conn, queue, state) + pending
+        if total is None:
+            total = count_state(conn, queue, state)
         excess = total - len(doomed) - count
         if excess > trim_slack(count):
             doomed += [
@@ -86,6 +88,7 @@ def trim_finished(
                 )
             ]
     delete_jobs(conn, queue, doomed)
+    return bool(doomed)
 
 
 def trim_slack(count: int) -> int:

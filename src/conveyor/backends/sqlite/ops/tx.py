@@ -41,6 +41,7 @@ class Tx:
         "prio_seq",
         "queue",
         "stalled_check_until",
+        "stored",
         "wake",
     )
 
@@ -67,6 +68,7 @@ class Tx:
         self.events: list[tuple[str, str | None, dict[str, str] | None]] = []
         self.wake = False
         self.counts: Counter[str] = Counter()
+        self.stored: dict[str, int] | None = None
 
     def moved(self, old: str | None, new: str | None, n: int = 1) -> None:
         """Count ``n`` jobs leaving state ``old`` and entering ``new`` (None: none)."""
@@ -90,11 +92,26 @@ class Tx:
         self.back_seq += 1
         return "waiting", self.back_seq
 
+    def count(self, state: str) -> int:
+        """Jobs in ``state`` now: ``state_counts`` (read once) plus pending changes."""
+        if self.stored is None:
+            self.stored = dict(
+                self.conn.execute(
+                    "SELECT state, n FROM state_counts WHERE queue = ?", (self.queue,)
+                ).fetchall()
+            )
+        return self.stored.get(state, 0) + self.counts[state]
+
+    def forget_counts(self) -> None:
+        """Call after changing ``state_counts`` directly (deleting jobs): read it again."""
+        self.stored = None
+
     def flush_counts(self) -> None:
         """Write pending count changes (before reading ``state_counts`` mid-change)."""
         if self.counts:
             adjust_counts(self.conn, self.queue, self.counts)
             self.counts = Counter()
+            self.stored = None
 
     def finish(self) -> None:
         """Write the events, trim the stream, bump the marker and save the queue's row."""
