@@ -124,6 +124,8 @@ class Refusal(enum.IntEnum):
     JOB_NOT_FOUND = -1
     LOCK_LOST = -2
     INVALID_STATE = -3
+    DAMAGED = -4
+    """The job's stored record cannot be read (a key of the wrong type, a garbled field)."""
 
     def error(self, *, queue: str, job_id: str, state: str | None = None, action: str) -> JobError:
         """Build the exception for this refusal of ``action`` on one job."""
@@ -139,6 +141,14 @@ class Refusal(enum.IntEnum):
                 " ours (the job was recovered as stalled or finished elsewhere)",
                 queue=queue,
                 job_id=job_id,
+            )
+        if self is Refusal.DAMAGED:
+            return InvalidStateError(
+                f"cannot {action} job {job_id} in queue {queue!r}: its stored record is"
+                " damaged (read it with get_job to see what is wrong, or remove it)",
+                queue=queue,
+                job_id=job_id,
+                state="damaged",
             )
         where = f" (it is {state})" if state else ""
         return InvalidStateError(

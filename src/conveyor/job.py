@@ -107,6 +107,12 @@ class Job(Generic[R]):
         return self._record.failed_reason
 
     @property
+    def damage(self) -> str | None:
+        """What could not be read of a damaged stored record (the other properties show
+        what could), or None for a sound one. A damaged job fails without running."""
+        return self._record.damage
+
+    @property
     def progress(self) -> Any:
         raw = self._record.progress
         return None if raw is None else loads(raw)

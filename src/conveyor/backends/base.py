@@ -53,6 +53,9 @@ class FetchedJob:
     options: bytes
     attempts_made: int
     timestamp: int
+    damage: str | None = None
+    """Why the stored record cannot be run (a missing or garbled field), or None. The
+    worker fails such a job alone, without running it; the fields hold what was read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,9 @@ class JobRecord:
     progress: bytes | None = None
     errors: list[bytes] = field(default_factory=list)
     """One JSON error record per failed attempt, oldest first."""
+    damage: str | None = None
+    """What could not be read of a damaged record (the other fields hold what could), or
+    None for a sound one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ when idle, the loop blocks on the backend's wake-up instead of polling.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import threading
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import payloads
 from ..backends.base import FetchedJob, Lease, NewJob, Outcome
-from ..errors import BackendUnavailableError, ConveyorError
+from ..errors import BackendUnavailableError, ConveyorError, SchemaError
 from ..options import JobOptions
 from ..queue import Queue
 from ..serialization import dump_options, load_options
@@ -138,6 +139,9 @@ class Consumer:
             result = await self.backend.finish_and_fetch(
                 self.queue.name, self.lease, sent, free, self.worker.clock.now_ms()
             )
+        except SchemaError as exc:
+            self._give_up(exc)
+            return
         except Exception as exc:
             self.outbox = sent + self.outbox
             await self._back_off(exc, sent)
@@ -158,6 +162,17 @@ class Consumer:
         self.may_have_work = free > 0 and len(result.jobs) >= free
         for job in result.jobs:
             self.start(job)
+
+    def _give_up(self, error: SchemaError) -> None:
+        """The storage cannot be used (damaged, or written by another program): no retry
+        can help, so stop the worker with the error ``add`` raises on the same file. Jobs
+        running here are cancelled; their outcomes could not be stored anyway."""
+        self.outbox.clear()
+        self.stopping = True
+        for held in list(self.held.values()):
+            if held.task is not None and not held.task.done():
+                held.task.cancel()
+        self.worker.abort(error)
 
     def _refused(self, outcome: Outcome) -> None:
         """The backend refused an outcome: the job is no longer ours (or already ended)."""
@@ -267,8 +282,42 @@ class Consumer:
         held = Held(job.token, self.lease)
         with self.held_lock:
             self.held[job.job_id] = held
+        if job.damage is not None:
+            self._fail_damaged(job)
+            return
         self.busy += 1
         held.task = asyncio.ensure_future(self.execute(job))
+        held.task.add_done_callback(functools.partial(self._observe, job))
+
+    def _fail_damaged(self, job: FetchedJob) -> None:
+        """A record that cannot be run fails alone, at once; the rest of its batch runs."""
+        outcome = outcomes.damaged(job, self.worker.clock.now_ms())
+        log.error(
+            "job %s in %s: %s; failing it without running it",
+            job.job_id,
+            self.queue.name,
+            outcome.reason,
+            extra={"queue": self.queue.name, "job_id": job.job_id},
+        )
+        self.outbox.append(outcome)
+        self.changed.set()
+
+    def _observe(self, job: FetchedJob, task: asyncio.Task[None]) -> None:
+        """Retrieve the end of a job's task: an exception that escaped ``execute`` (a bug
+        in the worker itself) fails the job with a reason instead of going unobserved."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        assert error is not None
+        log.error(
+            "job %s in %s could not be handled by the worker; failing it",
+            job.job_id,
+            self.queue.name,
+            exc_info=error,
+            extra={"queue": self.queue.name, "job_id": job.job_id},
+        )
+        self.outbox.append(outcomes.unhandled(job, error, self.worker.clock.now_ms()))
+        self.changed.set()
 
     async def execute(self, job: FetchedJob) -> None:
         started = time.perf_counter()
@@ -324,13 +373,29 @@ class Consumer:
             self.changed.set()  # a slot is free; a stopping loop may be done
             return
         except Exception as exc:  # damaged stored options, or a bug here: never hold the job
-            outcome = outcomes.failed(job, JobOptions(), exc, clock.now_ms(), {})
+            outcome = self._last_resort(job, exc)
         finally:
             self.busy -= 1
         if report is not None and ctx is not None:
             await self.worker.after_job(ctx, report)
         self.outbox.append(outcome)
         self.changed.set()
+
+    def _last_resort(self, job: FetchedJob, exc: Exception) -> Outcome:
+        now = self.worker.clock.now_ms()
+        try:
+            outcome = outcomes.failed(job, JobOptions(), exc, now, {})
+        except Exception as unexpected:
+            outcome = outcomes.unhandled(job, unexpected, now)
+        log.error(
+            "job %s in %s could not be run: %s",
+            job.job_id,
+            self.queue.name,
+            outcome.reason,
+            exc_info=exc if not isinstance(exc, ConveyorError) else None,
+            extra={"queue": self.queue.name, "job_id": job.job_id},
+        )
+        return outcome
 
     def _log_failure(self, job: FetchedJob, outcome: Outcome, exc: BaseException) -> None:
         level = logging.WARNING if outcome.action == "fail" else logging.INFO

@@ -105,3 +105,36 @@ def failed(
     return Outcome(
         job.job_id, job.token, "retry", attempts, reason=reason, error=record, retry_delay_ms=delay
     )
+
+
+_DEFAULT_FAIL_RETENTION = retention_ms(JobOptions().remove_on_fail)
+
+
+def damaged(job: FetchedJob, now_ms: int) -> Outcome:
+    """A job whose stored record cannot be run fails at once, alone, without running."""
+    reason = f"the stored job record is damaged: {job.damage}"
+    return _given_up(job, reason, "DamagedRecord", "", now_ms)
+
+
+def unhandled(job: FetchedJob, error: BaseException, now_ms: int) -> Outcome:
+    """The last resort when the worker's own code could not handle a job: fail it with a
+    reason rather than hold it for ever. Never raises."""
+    reason = f"conveyor could not handle this job: {describe(error)}"
+    stack = "".join(traceback.format_exception(error))[-_MAX_STACK:]
+    return _given_up(job, reason, type(error).__name__, stack, now_ms)
+
+
+def _given_up(job: FetchedJob, reason: str, kind: str, stack: str, now_ms: int) -> Outcome:
+    attempts = job.attempts_made + 1 if isinstance(job.attempts_made, int) else 1
+    record = dumps(
+        {"attempt": attempts, "type": kind, "message": reason, "stack": stack, "at": now_ms}
+    )
+    return Outcome(
+        job.job_id,
+        job.token,
+        "fail",
+        attempts,
+        reason=reason,
+        error=record,
+        retention=_DEFAULT_FAIL_RETENTION,
+    )

@@ -70,6 +70,8 @@ class Worker:
         self._stopped = asyncio.Event()
         self._signals = 0
         self._unsubscribe_clock: Callable[[], None] = lambda: None
+        self.failure: ConveyorError | None = None
+        """The error that stopped this worker on its own (storage it cannot use), if any."""
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,6 +185,15 @@ class Worker:
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
+        if self.failure is not None:
+            raise self.failure
+
+    def abort(self, error: ConveyorError) -> None:
+        """Stop at once because of ``error`` (no retry can help); ``run`` raises it."""
+        if self.failure is None:
+            self.failure = error
+            log.error("worker stops: %s", error)
+        self._begin_stop(0)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -203,6 +214,8 @@ class Worker:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+        if self.failure is not None and exc[0] is None:
+            raise self.failure
 
     # -- helpers for consumers -------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:

@@ -3,13 +3,15 @@ non-SQLite and corrupted files refused with a clear error and never modified."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from conveyor import Queue, SchemaError
+from conveyor import Queue, SchemaError, Worker, WorkerSettings
 from conveyor.backends import from_url
 from conveyor.backends.sqlite import SQLiteBackend, schema
 
@@ -163,6 +165,39 @@ async def test_a_corrupted_database_is_reported_and_never_recreated(
         await queue.get_jobs("waiting")
     await queue.close()
     assert db_path.stat().st_size == size
+
+
+async def test_a_worker_on_a_corrupted_database_stops_with_the_same_error(
+    producer: Queue, sqlite_url: str, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The damage sits in the jobs' pages, so the worker opens the file; its first fetch
+    meets the damage and the worker stops with the error ``add`` would raise, once,
+    instead of logging tracebacks in a loop."""
+    for _ in range(40):
+        await producer.add("noop", {"pad": "x" * 2000})
+    await producer.close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    with open(db_path, "r+b") as f:  # the second half: job rows, not the schema
+        for n in range(pages // 2, pages):
+            f.seek(n * page)
+            f.write(b"\xde\xad\xbe\xef" * (page // 4))
+    queue = Queue(producer.name, url=sqlite_url)
+
+    @queue.job()
+    async def noop(job: object) -> None:
+        return None
+
+    worker = Worker(queue, settings=WorkerSettings(stalled_interval=60))
+    with pytest.raises(SchemaError, match=r"corrupted.*not recreate"):
+        await asyncio.wait_for(worker.run(handle_signals=False), 30)
+    await queue.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "worker stops" in errors[0].getMessage()
 
 
 async def test_the_default_url_creates_its_directory(

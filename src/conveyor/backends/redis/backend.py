@@ -16,7 +16,6 @@ from ..base import (
     AddResult,
     Backend,
     Event,
-    FetchedJob,
     FinishResult,
     JobRecord,
     Lease,
@@ -24,6 +23,7 @@ from ..base import (
     Outcome,
     StalledReport,
 )
+from ..stored import FieldReader, fetched_job
 from . import connection
 from .hot import HotChannel
 from .keys import QueueKeys, registry_key
@@ -35,6 +35,7 @@ log = logging.getLogger("conveyor.redis")
 EVENTS_MAXLEN = 10_000
 _HOT_SCRIPTS = frozenset({"add", "finish_and_fetch"})
 _ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r"}
+_SCORED_STATES = ("prioritized", "delayed", "completed", "failed", "waiting-children")
 _STALLED_REASON = "job stalled more than the allowed number of times (max_stalled)"
 
 
@@ -225,16 +226,9 @@ class RedisBackend(Backend):
             k.lease(lease.worker_id),
         ]
         codes, flat, next_at, paused = await self._run("finish_and_fetch", keys, args)
+        # Each job is read on its own: a damaged one carries a note, the rest run.
         jobs = [
-            FetchedJob(
-                _text(flat[i]),
-                _text(flat[i + 1]),
-                _text(flat[i + 2]),
-                flat[i + 3],
-                flat[i + 4],
-                int(flat[i + 5]),
-                int(flat[i + 6]),
-            )
+            fetched_job(_text(flat[i]), _text(flat[i + 1]), *flat[i + 2 : i + 7])
             for i in range(0, len(flat), 7)
         ]
         return FinishResult(list(codes), jobs, None if next_at < 0 else int(next_at), paused == 1)
@@ -284,13 +278,46 @@ class RedisBackend(Backend):
     # -- reading -------------------------------------------------------------------
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
         async with _translated(self.url):
-            raw = await self._client.hgetall(self._keys(queue).job(job_id))
+            try:
+                raw = await self._client.hgetall(self._keys(queue).job(job_id))
+            except rx.ResponseError as exc:
+                if not _wrong_type(exc):
+                    raise
+                return await self._unreadable(queue, job_id)
         if not raw:
             return None
         paused = False
         if raw.get(b"state") == b"waiting":
             paused = await self.is_paused(queue)
         return _record(queue, job_id, raw, paused)
+
+    async def _unreadable(self, queue: str, job_id: str, state: str | None = None) -> JobRecord:
+        """A job whose key is not a hash: where its id sits, and what its key holds."""
+        k = self._keys(queue)
+        if state is None:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.lpos(k.wait, job_id)
+            pipe.hexists(k.active, job_id)
+            for name in _SCORED_STATES:
+                pipe.zscore(k.key(name), job_id)
+            in_wait, in_active, *scores = await pipe.execute()
+            found = [n for n, at in zip(_SCORED_STATES, scores, strict=True) if at is not None]
+            if in_wait is not None:
+                found.insert(0, "waiting")
+            if in_active:
+                found.insert(0, "active")
+            state = found[0] if found else "failed"
+        kind = _text(await self._client.type(k.job(job_id)))
+        return JobRecord(
+            queue=queue,
+            job_id=job_id,
+            name="",
+            data=b"null",
+            options=b"{}",
+            state=cast(JobState, state),
+            timestamp=0,
+            damage=f"its key holds a {kind}, not a hash: nothing of the job can be read",
+        )
 
     async def get_jobs(
         self, queue: str, state: JobState, offset: int, limit: int, newest_first: bool
@@ -319,12 +346,16 @@ class RedisBackend(Backend):
             pipe = self._client.pipeline(transaction=False)
             for job_id in ids:
                 pipe.hgetall(k.job(_text(job_id)))
-            rows = await pipe.execute()
-        return [
-            _record(queue, _text(job_id), row, paused)
-            for job_id, row in zip(ids, rows, strict=True)
-            if row
-        ]
+            rows = await pipe.execute(raise_on_error=False)
+            records = []
+            for job_id, row in zip(ids, rows, strict=True):
+                if isinstance(row, rx.ResponseError) and _wrong_type(row):
+                    records.append(await self._unreadable(queue, _text(job_id), state))
+                elif isinstance(row, Exception):
+                    raise row
+                elif row:
+                    records.append(_record(queue, _text(job_id), row, paused))
+        return records
 
     async def counts(self, queue: str) -> dict[JobState, int]:
         k = self._keys(queue)
@@ -458,38 +489,43 @@ def _id_order(job_id: bytes) -> tuple[int, bytes]:
     return (0, b"%020d" % int(job_id)) if job_id.isdigit() else (1, job_id)
 
 
-def _int(raw: dict[bytes, bytes], key: bytes, default: int = 0) -> int:
-    value = raw.get(key)
-    return int(value) if value is not None else default
+def _wrong_type(exc: Exception) -> bool:
+    return str(exc).startswith("WRONGTYPE")
+
+
+def _error_order(key: bytes) -> int:
+    return int(key[4:]) if key[4:].isdigit() else 1 << 62
 
 
 def _record(queue: str, job_id: str, raw: dict[bytes, bytes], paused: bool) -> JobRecord:
-    state = _text(raw.get(b"state", b"waiting"))
+    """A job's hash as a record; a field that does not parse becomes a note, not an error."""
+    read = FieldReader()
+    state = read.text(raw.get(b"state"), "state", "failed")
+    if state not in STATES:
+        read.note(f"state {state[:40]!r} is not a known state")
     if state == "waiting" and paused:
         state = "paused"
     errors = sorted(
-        ((int(key[4:]), value) for key, value in raw.items() if key.startswith(b"err:")),
-        key=lambda pair: pair[0],
+        ((key, value) for key, value in raw.items() if key.startswith(b"err:")),
+        key=lambda pair: _error_order(pair[0]),
     )
-    processed = raw.get(b"processedOn")
-    finished = raw.get(b"finishedOn")
-    reason = raw.get(b"failedReason")
     return JobRecord(
         queue=queue,
         job_id=job_id,
-        name=_text(raw.get(b"name", b"")),
-        data=raw.get(b"data", b"null"),
-        options=raw.get(b"opts", b"{}"),
+        name=read.name(raw.get(b"name")),
+        data=read.blob(raw.get(b"data"), "data"),
+        options=read.blob(raw.get(b"opts"), "opts", b"{}"),
         state=cast(JobState, state),
-        timestamp=_int(raw, b"timestamp"),
-        attempts_made=_int(raw, b"attemptsMade"),
-        stalled_count=_int(raw, b"stalledCounter"),
-        delay_ms=_int(raw, b"delay"),
-        priority=_int(raw, b"priority"),
-        processed_on=int(processed) if processed else None,
-        finished_on=int(finished) if finished else None,
+        timestamp=read.integer(raw.get(b"timestamp"), "timestamp"),
+        attempts_made=read.integer(raw.get(b"attemptsMade", b"0"), "attemptsMade"),
+        stalled_count=read.integer(raw.get(b"stalledCounter", b"0"), "stalledCounter"),
+        delay_ms=read.integer(raw.get(b"delay", b"0"), "delay"),
+        priority=read.integer(raw.get(b"priority", b"0"), "priority"),
+        processed_on=read.optional_integer(raw.get(b"processedOn"), "processedOn") or None,
+        finished_on=read.optional_integer(raw.get(b"finishedOn"), "finishedOn") or None,
         result=raw.get(b"returnvalue"),
-        failed_reason=_text(reason) if reason is not None else None,
+        failed_reason=read.optional_text(raw.get(b"failedReason"), "failedReason"),
         progress=raw.get(b"progress"),
         errors=[value for _, value in errors],
+        damage=read.damage,
     )

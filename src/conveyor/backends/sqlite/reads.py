@@ -12,11 +12,15 @@ from typing import cast
 
 from ...options import STATES, JobState
 from ..base import Event, JobRecord
+from ..stored import FieldReader
 
 _JOB_COLUMNS = (
-    "id, name, data, opts, state, timestamp, attempts_made, stalled_count, delay, priority,"
-    " processed_on, finished_on, returnvalue, failed_reason, progress"
+    "id, CAST(name AS BLOB), CAST(data AS BLOB), CAST(opts AS BLOB), CAST(state AS BLOB),"
+    " timestamp, attempts_made, stalled_count, delay, priority, processed_on, finished_on,"
+    " CAST(returnvalue AS BLOB), CAST(failed_reason AS BLOB), CAST(progress AS BLOB)"
 )
+"""Text comes back as bytes and is decoded field by field (:mod:`..stored`), so that a
+value that is not UTF-8 or not of its column's type damages only its own record."""
 
 
 def event_id(row: int, index: int) -> str:
@@ -46,35 +50,41 @@ def marker(conn: sqlite3.Connection, queue: str) -> int:
 def _record(
     conn: sqlite3.Connection, queue: str, row: tuple[object, ...], paused: bool
 ) -> JobRecord:
-    (job_id, name, data, opts, state, timestamp, attempts, stalled, delay, priority,
+    (job_id, name, data, opts, raw_state, timestamp, attempts, stalled, delay, priority,
      processed, finished, result, reason, progress) = row
+    read = FieldReader()
+    state = read.text(raw_state, "state", "failed")
+    if state not in STATES:
+        read.note(f"state {state[:40]!r} is not a known state")
     if state == "waiting" and paused:
         state = "paused"
     errors = [
         r[0]
         for r in conn.execute(
-            "SELECT error FROM job_errors WHERE queue = ? AND job_id = ? ORDER BY attempt",
+            "SELECT CAST(error AS BLOB) FROM job_errors WHERE queue = ? AND job_id = ?"
+            " ORDER BY attempt",
             (queue, job_id),
         )
     ]
     return JobRecord(
         queue=queue,
         job_id=cast(str, job_id),
-        name=cast(str, name),
-        data=cast(bytes, data),
-        options=cast(bytes, opts),
+        name=read.name(name),
+        data=read.blob(data, "data"),
+        options=read.blob(opts, "opts", b"{}"),
         state=cast(JobState, state),
-        timestamp=cast(int, timestamp),
-        attempts_made=cast(int, attempts),
-        stalled_count=cast(int, stalled),
-        delay_ms=cast(int, delay),
-        priority=cast(int, priority),
-        processed_on=cast(int, processed) or None,
-        finished_on=cast(int, finished) or None,
-        result=cast("bytes | None", result),
-        failed_reason=cast("str | None", reason),
-        progress=cast("bytes | None", progress),
+        timestamp=read.integer(timestamp, "timestamp"),
+        attempts_made=read.integer(attempts, "attempts_made"),
+        stalled_count=read.integer(stalled, "stalled_count"),
+        delay_ms=read.integer(delay, "delay"),
+        priority=read.integer(priority, "priority"),
+        processed_on=read.optional_integer(processed, "processed_on") or None,
+        finished_on=read.optional_integer(finished, "finished_on") or None,
+        result=read.optional_blob(result, "returnvalue"),
+        failed_reason=read.optional_text(reason, "failed_reason"),
+        progress=read.optional_blob(progress, "progress"),
         errors=errors,
+        damage=read.damage,
     )
 
 
@@ -86,7 +96,7 @@ def get_job(conn: sqlite3.Connection, queue: str, job_id: str) -> JobRecord | No
         ).fetchone()
         if row is None:
             return None
-        return _record(conn, queue, row, row[4] == "waiting" and is_paused(conn, queue))
+        return _record(conn, queue, row, row[4] == b"waiting" and is_paused(conn, queue))
     finally:
         conn.execute("COMMIT")
 

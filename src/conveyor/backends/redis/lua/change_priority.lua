@@ -4,13 +4,15 @@
   ARGV[1] job id   ARGV[2] new priority (0 = none)
   A job that waits moves between the wait list and the prioritized set; a job in any
   other state keeps its place and takes the priority when it next waits.
-  Returns 0, or -1 when the job does not exist.
+  Returns 0, or -1 when the job does not exist, -4 when its record is damaged.
 ]]
+--@include broken
 --@include enqueue
 local base = KEYS[1]
 local id = ARGV[1]
 local jobKey = base .. 'job:' .. id
-local state = redis.call('HGET', jobKey, 'state')
+local state = redis.pcall('HGET', jobKey, 'state')
+if broken(state) then return -4 end
 if not state then return -1 end
 local prio = tonumber(ARGV[2])
 redis.call('HSET', jobKey, 'priority', prio)

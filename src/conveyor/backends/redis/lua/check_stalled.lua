@@ -10,12 +10,15 @@
 
   Lease expiry is Redis's own PX, never a comparison of clocks. A job is stalled when the
   lease named by its token (<worker id>:<n>) is gone. It returns to the front of the wait
-  list, or fails once it has stalled more than ARGV[3] times.
+  list, or fails once it has stalled more than ARGV[3] times. A damaged record is confined
+  to failed (lib/confine.lua) and reported among the failed.
   Returns { recovered ids, failed ids }; both empty when another worker holds the guard.
   Events: stalled, failed.
 ]]
 --@include emit
 --@include enqueue
+--@include broken
+--@include confine
 local base = KEYS[1]
 if not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[4]) then
   return { {}, {} }
@@ -38,8 +41,11 @@ for i = 1, #active, 2 do
     redis.call('HDEL', KEYS[2], id)
     local jobKey = base .. 'job:' .. id
     if redis.call('EXISTS', jobKey) == 1 then
-      local stalled = redis.call('HINCRBY', jobKey, 'stalledCounter', 1)
-      if stalled > maxStalled then
+      local stalled = redis.pcall('HINCRBY', jobKey, 'stalledCounter', 1)
+      if broken(stalled) then
+        confine(base, id, now, maxlen, stalled.err)
+        failed[#failed + 1] = id
+      elseif stalled > maxStalled then
         redis.call('HSET', jobKey, 'state', 'failed', 'failedReason', ARGV[5], 'finishedOn', now)
         redis.call('ZADD', KEYS[3], now, id)
         emit(KEYS[4], maxlen, 'failed', id, 'reason', ARGV[5])

@@ -5,6 +5,7 @@
   otherwise)   ARGV[3] limit   ARGV[4] events maxlen
   Returns the ids removed. Events: removed per job. Active jobs are never cleaned.
 ]]
+--@include broken
 --@include emit
 --@include delete_jobs
 local base = KEYS[1]
@@ -24,7 +25,9 @@ else
   end
   for i = 1, #ids do
     if #doomed >= limit then break end
-    local ts = tonumber(redis.call('HGET', base .. 'job:' .. ids[i], 'timestamp')) or 0
+    -- a damaged record (not a hash, or no readable timestamp) counts as oldest
+    local ts = redis.pcall('HGET', base .. 'job:' .. ids[i], 'timestamp')
+    ts = (not broken(ts) and tonumber(ts)) or 0
     if ts <= cutoff then
       doomed[#doomed + 1] = ids[i]
       if state == 'waiting' then

@@ -15,7 +15,10 @@
 
   Returns { codes, jobs, next delayed due time or -1, paused 0/1 }
     codes: per outcome 0, or -2 when the token is not the job's (lock lost)
-    jobs:  flat id, token, name, data, opts, attemptsMade, timestamp per fetched job
+    jobs:  flat id, token, name, data, opts, attemptsMade, timestamp per fetched job;
+           fields may be missing or garbled: the worker fails such a job alone
+  A record that cannot be read as a hash (or that is missing) is confined to failed with
+  a reason instead of being finished, promoted or fetched (lib/confine.lua).
   Events: completed, failed, retrying, delayed (a retry that waits), waiting (a delayed job
   now due), active, drained.
 ]]
@@ -23,6 +26,8 @@
 --@include enqueue
 --@include delete_jobs
 --@include trim_finished
+--@include broken
+--@include confine
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local maxlen = ARGV[2]
@@ -53,11 +58,25 @@ if n > 0 then
       local id, action, attempts = ARGV[o], ARGV[o + 2], ARGV[o + 3]
       local jobKey = base .. 'job:' .. id
       local age, count = tonumber(ARGV[o + 8]), tonumber(ARGV[o + 9])
-      if action == 'r' then
+      -- The first touch of the job's record goes through pcall: a damaged record is
+      -- confined to failed instead of stopping the script halfway through the batch.
+      local removing = age == 0 and count == 0 and action ~= 'r'
+      local first
+      if removing then
+        first = nil
+      elseif action == 'c' then
+        first = redis.pcall('HSET', jobKey, 'state', 'completed', 'returnvalue', ARGV[o + 4],
+          'finishedOn', now, 'attemptsMade', attempts)
+      else
+        first = redis.pcall('HINCRBY', jobKey, 'errors', 1)
+      end
+      if broken(first) then
+        confine(base, id, now, maxlen, first.err)
+      elseif action == 'r' then
         local delay = tonumber(ARGV[o + 7])
         local state
         redis.call('HSET', jobKey, 'attemptsMade', attempts, 'failedReason', ARGV[o + 5],
-          'err:' .. redis.call('HINCRBY', jobKey, 'errors', 1), ARGV[o + 6])
+          'err:' .. first, ARGV[o + 6])
         if delay > 0 then
           state = 'delayed'
           redis.call('ZADD', KEYS[5], now + delay, id)
@@ -71,19 +90,16 @@ if n > 0 then
         if delay > 0 then emit(KEYS[8], maxlen, 'delayed', id, 'delay', delay, 'due', now + delay) end
       else
         local set = (action == 'c') and KEYS[6] or KEYS[7]
-        if age == 0 and count == 0 then
+        if removing then
           delete_jobs(base, { id })
         elseif action == 'c' then
-          redis.call('HSET', jobKey, 'state', 'completed', 'returnvalue', ARGV[o + 4],
-            'finishedOn', now, 'attemptsMade', attempts)
           -- an earlier attempt failed: its reason stays in err:<n>, not on a completed job
           if tonumber(attempts) > 1 then redis.call('HDEL', jobKey, 'failedReason') end
         else
           redis.call('HSET', jobKey, 'state', 'failed', 'failedReason', ARGV[o + 5],
-            'finishedOn', now, 'attemptsMade', attempts,
-            'err:' .. redis.call('HINCRBY', jobKey, 'errors', 1), ARGV[o + 6])
+            'finishedOn', now, 'attemptsMade', attempts, 'err:' .. first, ARGV[o + 6])
         end
-        if not (age == 0 and count == 0) then
+        if not removing then
           local z = zadds[set]
           z[#z + 1] = now
           z[#z + 1] = id
@@ -111,9 +127,14 @@ if want > 0 and not paused then
   if #due > 0 then
     for i = 1, #due do
       local jobKey = base .. 'job:' .. due[i]
-      local state = enqueue(base, due[i], tonumber(redis.call('HGET', jobKey, 'priority')) or 0, false)
-      redis.call('HSET', jobKey, 'state', state)
-      emit(KEYS[8], maxlen, 'waiting', due[i], 'prev', 'delayed')
+      local priority = redis.pcall('HGET', jobKey, 'priority')
+      if broken(priority) then
+        confine(base, due[i], now, maxlen, priority.err)
+      else
+        local state = enqueue(base, due[i], tonumber(priority) or 0, false)
+        redis.call('HSET', jobKey, 'state', state)
+        emit(KEYS[8], maxlen, 'waiting', due[i], 'prev', 'delayed')
+      end
     end
     redis.call('ZREM', KEYS[5], unpack(due))
   end
@@ -130,8 +151,13 @@ if want > 0 and not paused then
     for i = 1, #taken do
       local id = taken[i]
       local jobKey = base .. 'job:' .. id
-      local f = redis.call('HMGET', jobKey, 'name', 'data', 'opts', 'attemptsMade', 'timestamp')
-      if f[1] then
+      local f = redis.pcall('HMGET', jobKey, 'name', 'data', 'opts', 'attemptsMade', 'timestamp')
+      if broken(f) then
+        confine(base, id, now, maxlen, f.err)
+      elseif not (f[1] or f[2] or f[3] or f[4] or f[5]) and redis.call('EXISTS', jobKey) == 0 then
+        confine(base, id, now, maxlen, 'its record is missing')
+      else
+        -- Missing or garbled fields are the worker's to judge (it fails such a job alone).
         local token = ARGV[3] .. ':' .. seq
         seq = seq + 1
         redis.call('HSET', jobKey, 'state', 'active', 'processedOn', now)

@@ -2,19 +2,31 @@
   remove: delete one job that is not running (Backend.remove).
   KEYS[1] base   KEYS[2] active   KEYS[3] events
   ARGV[1] job id   ARGV[2] events maxlen
-  Returns 0; -1 no such job; -3 the job is active (its worker owns it).
+  Returns 0; -1 no such job; -3 the job is active (its worker owns it). A damaged record
+  (not a hash) is removed from wherever its id is.
   Events: removed.
 ]]
+--@include broken
 --@include emit
 --@include delete_jobs
 local base = KEYS[1]
 local id = ARGV[1]
 local jobKey = base .. 'job:' .. id
-local state = redis.call('HGET', jobKey, 'state')
-if not state then return -1 end
+local state = redis.pcall('HGET', jobKey, 'state')
+if broken(state) then
+  state = 'damaged'
+elseif not state then
+  return -1
+end
 if redis.call('HEXISTS', KEYS[2], id) == 1 then return -3 end
 if state == 'waiting' then
   redis.call('LREM', base .. 'wait', 0, id)
+elseif state == 'damaged' then
+  -- the record cannot say where the job is: take its id out of every list and set
+  redis.call('LREM', base .. 'wait', 0, id)
+  for _, set in ipairs({ 'prioritized', 'delayed', 'completed', 'failed', 'waiting-children' }) do
+    redis.call('ZREM', base .. set, id)
+  end
 else
   redis.call('ZREM', base .. state, id)
 end

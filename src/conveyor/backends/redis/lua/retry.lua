@@ -2,8 +2,10 @@
   retry: move failed jobs back to waiting with a fresh set of attempts (Backend.retry).
   KEYS[1] base   KEYS[2] failed   KEYS[3] events   KEYS[4] marker
   ARGV[1] events maxlen   ARGV[2] '1' for every failed job (ids ignored), then job ids
-  Earlier attempts' errors are kept. Returns how many jobs moved. Events: waiting.
+  Earlier attempts' errors are kept. A damaged record stays failed.
+  Returns how many jobs moved. Events: waiting.
 ]]
+--@include broken
 --@include emit
 --@include enqueue
 local base = KEYS[1]
@@ -16,9 +18,11 @@ end
 local moved = 0
 for i = 1, #ids do
   local id = ids[i]
-  if redis.call('ZREM', KEYS[2], id) == 1 then
-    local jobKey = base .. 'job:' .. id
-    local prio = tonumber(redis.call('HGET', jobKey, 'priority')) or 0
+  local jobKey = base .. 'job:' .. id
+  local prio = redis.pcall('HGET', jobKey, 'priority')
+  -- a damaged record stays failed: retrying cannot make it runnable
+  if not broken(prio) and redis.call('ZREM', KEYS[2], id) == 1 then
+    prio = tonumber(prio) or 0
     local state = enqueue(base, id, prio, false)
     redis.call('HSET', jobKey, 'state', state, 'attemptsMade', 0, 'stalledCounter', 0)
     redis.call('HDEL', jobKey, 'finishedOn', 'processedOn', 'failedReason', 'returnvalue')

@@ -39,7 +39,8 @@ def check_stalled(
     }
     conn.execute("DELETE FROM leases WHERE queue = ? AND expires_at <= ?", (queue, lease_now))
     active = conn.execute(
-        "SELECT rid, id, worker, priority, stalled_count FROM jobs"
+        "SELECT rid, id, worker, CAST(priority AS INTEGER), CAST(stalled_count AS INTEGER)"
+        " FROM jobs"
         " WHERE queue = ? AND state = 'active' ORDER BY rid",
         (queue,),
     ).fetchall()

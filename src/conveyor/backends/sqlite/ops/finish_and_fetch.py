@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...base import FetchedJob, Outcome
+from ...stored import fetched_job
 from .lib import CHUNK, delete_jobs, hold_lease, marks, trim_finished
 from .tx import Tx
 
@@ -87,7 +88,7 @@ def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
     held = {
         job_id: (rid, token, priority)
         for rid, job_id, token, priority in conn.execute(
-            f"SELECT rid, id, token, priority FROM jobs WHERE queue = ?"
+            f"SELECT rid, id, token, CAST(priority AS INTEGER) FROM jobs WHERE queue = ?"
             f" AND id IN ({marks(len(outcomes))})",
             (queue, *[o.job_id for o in outcomes]),
         )
@@ -180,7 +181,8 @@ def _retry(tx: Tx, rid: int, priority: int, o: Outcome, now: int) -> None:
 
 def _promote_due(tx: Tx, now: int) -> None:
     due = tx.conn.execute(
-        "SELECT rid, id, priority FROM jobs WHERE queue = ? AND state = 'delayed' AND rank <= ?"
+        "SELECT rid, id, CAST(priority AS INTEGER) FROM jobs WHERE queue = ?"
+        " AND state = 'delayed' AND rank <= ?"
         " ORDER BY rank, id LIMIT 1000",
         (tx.queue, now),
     ).fetchall()
@@ -226,12 +228,15 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
             f"WITH t (rid, token) AS (VALUES {marks(len(chunk), 2)}) UPDATE jobs SET"
             " state = 'active', processed_on = ?, worker = ?, token = t.token FROM t"
             " WHERE jobs.rid = t.rid"
-            " RETURNING rid, id, token, name, data, opts, attempts_made, timestamp",
+            # Text columns come back as bytes, so that a value that is not UTF-8 damages
+            # its own job only (sqlite3 would fail the whole statement decoding it).
+            " RETURNING rid, id, token, CAST(name AS BLOB), CAST(data AS BLOB),"
+            " CAST(opts AS BLOB), attempts_made, timestamp",
             (*tokens, now, worker),
         ).fetchall()
         rows.sort(key=lambda row: order[row[0]])
-        for _, *fields in rows:
-            job = FetchedJob(*fields)
+        for _, job_id, token, *fields in rows:
+            job = fetched_job(job_id, token, *fields)
             jobs.append(job)
             tx.emit("active", job.job_id)
     return jobs

@@ -11,7 +11,8 @@ from .tx import Tx
 
 def promote(conn: sqlite3.Connection, queue: str, job_id: str) -> int:
     row = conn.execute(
-        "SELECT rid, state, priority FROM jobs WHERE queue = ? AND id = ?", (queue, job_id)
+        "SELECT rid, state, CAST(priority AS INTEGER) FROM jobs WHERE queue = ? AND id = ?",
+        (queue, job_id),
     ).fetchone()
     if row is None:
         return -1

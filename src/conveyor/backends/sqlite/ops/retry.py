@@ -15,7 +15,8 @@ from .tx import Tx
 def retry(conn: sqlite3.Connection, queue: str, ids: Sequence[str] | None) -> int:
     if ids is None:
         rows = conn.execute(
-            "SELECT rid, id, priority FROM jobs WHERE queue = ? AND state = 'failed'"
+            "SELECT rid, id, CAST(priority AS INTEGER) FROM jobs WHERE queue = ?"
+            " AND state = 'failed'"
             " ORDER BY rank, id",
             (queue,),
         ).fetchall()
@@ -24,7 +25,7 @@ def retry(conn: sqlite3.Connection, queue: str, ids: Sequence[str] | None) -> in
         seen: set[str] = set()
         for job_id in ids:
             row = conn.execute(
-                "SELECT rid, id, priority FROM jobs WHERE queue = ? AND id = ?"
+                "SELECT rid, id, CAST(priority AS INTEGER) FROM jobs WHERE queue = ? AND id = ?"
                 " AND state = 'failed'",
                 (queue, job_id),
             ).fetchone()
