@@ -212,6 +212,61 @@ async def test_queue_drain_with_and_without_delayed(cli: Invoke, rq: Queue, redi
     assert (await rq.counts())["delayed"] == 0
 
 
+async def test_queue_clean_refuses_a_negative_age_in_the_words_typed(
+    cli: Invoke, rq: Queue, redis_url: str
+) -> None:
+    await rq.add("add", [1])
+    for typed in ("-5", "soon"):
+        result = await cli(
+            "queue", "clean", rq.name, "-s", "waiting", "--older-than", typed, "--url", redis_url
+        )
+        assert result.exit_code == 2
+        assert f"got '{typed}'" in result.output
+    assert (await rq.counts())["waiting"] == 1
+
+
+async def test_job_text_with_control_characters_reaches_the_terminal_escaped(
+    cli: Invoke, rq: Queue, redis_url: str
+) -> None:
+    job = await rq.add("evil\x1b[2Jname", {"note": "bell\x07 csi\x9b"}, job_id="id\x1b[31m")
+    listing = await cli("jobs", "list", rq.name, "--url", redis_url)
+    shown = await cli("jobs", "show", rq.name, job.id, "--url", redis_url)
+    as_json = await cli("jobs", "show", rq.name, job.id, "--url", redis_url, "--json")
+    for result in (listing, shown, as_json):
+        assert result.exit_code == 0, result.output
+        for raw in ("\x1b", "\x07", "\x9b"):
+            assert raw not in result.stdout
+    assert "evil\\x1b[2Jname" in listing.stdout
+    assert "id\\x1b[31m" in shown.stdout
+    assert _json(as_json.stdout)["id"] == job.id
+
+
+async def test_jobs_show_and_list_a_damaged_record_with_a_note(
+    cli: Invoke, rq: Queue, redis_url: str
+) -> None:
+    from tests.conformance.damage import damage
+
+    healthy = await rq.add("add", [1])
+    victim = await rq.add("add", [2])
+    await damage(rq, victim.id, "wrong-type")
+    shown = await cli("jobs", "show", rq.name, victim.id, "--url", redis_url)
+    assert shown.exit_code == 0, shown.output
+    assert "damaged" in shown.stdout
+    assert "not a hash" in shown.stdout
+    as_json = await cli("jobs", "show", rq.name, victim.id, "--url", redis_url, "--json")
+    detail = _json(as_json.stdout)
+    assert "not a hash" in detail["damage"]
+    listing = await cli("jobs", "list", rq.name, "--url", redis_url, "--json")
+    by_id = {job["id"]: job for job in _json(listing.stdout)["jobs"]}
+    assert by_id[healthy.id]["damage"] is None
+    assert "not a hash" in by_id[victim.id]["damage"]
+    garbled = await rq.add("add", [3])
+    await damage(rq, garbled.id, "invalid-options")
+    page = await cli("jobs", "show", rq.name, garbled.id, "--url", redis_url, "--json")
+    assert page.exit_code == 0, page.output
+    assert "damaged" in _json(page.stdout)["options"]
+
+
 async def test_queue_clean_by_state_age_and_limit(cli: Invoke, rq: Queue, redis_url: str) -> None:
     await _finished(rq, completed=5, failed=1)
     young = await cli(

@@ -47,3 +47,28 @@ def test_json_lines_carry_extras_and_the_exception() -> None:
     assert entry["message"] == "job 7 failed"
     assert (entry["queue"], entry["job_id"]) == ("emails", "7")
     assert "ValueError: bad" in entry["exception"]
+
+
+def test_control_characters_from_jobs_are_escaped_in_text_lines() -> None:
+    record = _record(job_name="evil\x1b[2J\nFAKE 00:00 INFO forged", queue="q\x07")
+    record.args = ("7\x1b[31m",)
+    try:
+        raise ValueError("bad\x1b]0;title\x07")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    text = TextFormatter().format(record)
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    first, *rest = text.split("\n")
+    assert "job 7\\x1b[31m failed" in first
+    assert "FAKE" in first, "a newline in a value cannot start a forged line"
+    assert rest[0].startswith("Traceback"), "a traceback keeps its own lines"
+    assert "bad\\x1b]0;title\\x07" in text
+
+
+def test_c1_control_characters_are_escaped_in_json_lines() -> None:
+    record = _record(job_name="x\x9b31mred\x7f")
+    line = JsonFormatter().format(record)
+    assert "\x9b" not in line
+    assert "\x7f" not in line
+    assert json.loads(line)["job_name"] == "x\x9b31mred\x7f", "still the same value as JSON"

@@ -23,6 +23,7 @@ from ..backends.base import Backend
 from ..errors import ConfigurationError, ConveyorError
 from ..queue import Queue
 from . import logs
+from .safe_text import one_line
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ def err() -> Console:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    err().print(Text("error: ", style="bold red") + Text(message))
+    err().print(Text("error: ", style="bold red") + Text(one_line(message)))
     raise typer.Exit(code)
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .config import LogSettings
+from .safe_text import json_text, lines, one_line
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -35,22 +36,23 @@ def _text_value(value: Any) -> str:
         value = ",".join(str(v) for v in value)
     text = str(value)
     if not text or any(c.isspace() or c in '"=' for c in text):
-        return json.dumps(text)
-    return text
+        return json_text(json.dumps(text, ensure_ascii=False))
+    return one_line(text)
 
 
 class TextFormatter(logging.Formatter):
     """``2024-05-01T12:00:00.123+0000 INFO    conveyor.worker: message queue=q job_id=7``"""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_timestamp(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        message = one_line(record.getMessage())  # job names and reasons are anyone's input
+        line = f"{_timestamp(record)} {record.levelname:<7} {record.name}: {message}"
         fields = " ".join(f"{key}={_text_value(value)}" for key, value in extras(record).items())
         if fields:
             line = f"{line} {fields}"
         if record.exc_info:
-            line = f"{line}\n{self.formatException(record.exc_info)}"
+            line = f"{line}\n{lines(self.formatException(record.exc_info))}"
         elif record.stack_info:
-            line = f"{line}\n{self.formatStack(record.stack_info)}"
+            line = f"{line}\n{lines(self.formatStack(record.stack_info))}"
         return line
 
 
@@ -68,7 +70,7 @@ class JsonFormatter(logging.Formatter):
             entry.setdefault(key, value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json_text(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 class _StderrHandler(logging.Handler):
@@ -103,7 +105,7 @@ class _BriefFormatter(logging.Formatter):
     """``warning: message``, like the CLI's own ``error:`` lines."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+        return f"{record.levelname.lower()}: {one_line(record.getMessage())}"
 
 
 @contextmanager

@@ -99,9 +99,13 @@ def clean(
         State, typer.Option("--state", "-s", help="Which jobs to remove (not active).")
     ],
     older_than: Annotated[
-        float,
-        typer.Option("--older-than", help="Only jobs added or finished this many seconds ago."),
-    ] = 0.0,
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="SECONDS",
+            help="Only jobs added or finished at least this many seconds ago.",
+        ),
+    ] = "0",
     limit: Annotated[
         int | None,
         typer.Option(
@@ -111,7 +115,21 @@ def clean(
     url: UrlOption = None,
 ) -> None:
     """Remove jobs in one state, oldest first, in batches with a progress bar."""
-    run(_clean(url, name, state.value, older_than, limit))
+    run(_clean(url, name, state.value, _seconds("--older-than", older_than), limit))
+
+
+def _seconds(option: str, typed: str) -> float:
+    """A number of seconds of 0 or more; a refusal echoes what the user typed."""
+    try:
+        seconds = float(typed)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise typer.BadParameter(
+            f"expected a number of seconds of 0 or more, got {typed!r}",
+            param_hint=option,
+        )
+    return seconds
 
 
 async def _clean(

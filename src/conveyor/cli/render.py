@@ -18,6 +18,7 @@ from rich.text import Text
 from ..errors import ConveyorError
 from ..job import Job
 from ..options import STORED_STATES, JobState
+from .safe_text import json_text, lines, one_line
 
 COUNT_COLUMNS: tuple[JobState, ...] = STORED_STATES
 STATE_STYLES: dict[str, str] = {
@@ -34,7 +35,7 @@ STATE_STYLES: dict[str, str] = {
 
 def print_json(value: Any) -> None:
     """One JSON document on stdout (for scripts: ``conveyor queues --json | jq``)."""
-    typer.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+    typer.echo(json_text(json.dumps(value, indent=2, default=str, ensure_ascii=False)))
 
 
 def when(ms: int | None) -> str:
@@ -45,7 +46,7 @@ def when(ms: int | None) -> str:
 
 def short(value: Any, width: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = " ".join(text.split())
+    text = one_line(" ".join(text.split()))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -66,7 +67,7 @@ def queues_table(entries: Sequence[dict[str, Any]], url: str) -> Table:
         for state in COUNT_COLUMNS:
             totals[state] += counts[state]
         table.add_row(
-            Text(entry["name"]),
+            Text(one_line(entry["name"])),
             *(_count(counts[s], s) for s in COUNT_COLUMNS),
             Text("paused", style="yellow") if entry["paused"] else Text("-", style="dim"),
         )
@@ -104,6 +105,28 @@ def _result(job: Job[Any]) -> Any:
         return "<undecodable result>"
 
 
+def _progress(job: Job[Any]) -> Any:
+    try:
+        return job.progress
+    except ConveyorError:
+        return "<undecodable progress>"
+
+
+def _options(job: Job[Any]) -> dict[str, Any]:
+    try:
+        return dataclasses.asdict(job.options)
+    except ConveyorError as exc:
+        return {"damaged": str(exc)}
+
+
+def _errors(job: Job[Any]) -> list[dict[str, Any]]:
+    try:
+        return [dataclasses.asdict(e) for e in job.errors]
+    except (ConveyorError, TypeError) as exc:
+        return [{"attempt": "?", "type": "damaged error records", "message": str(exc),
+                 "stack": "", "at": None}]
+
+
 def job_summary(job: Job[Any]) -> dict[str, Any]:
     """The fields a listing shows, JSON-ready (times are ms since the epoch)."""
     return {
@@ -115,8 +138,9 @@ def job_summary(job: Job[Any]) -> dict[str, Any]:
         "timestamp": job.timestamp,
         "processed_on": job.processed_on,
         "finished_on": job.finished_on,
-        "progress": job.progress,
+        "progress": _progress(job),
         "failed_reason": job.failed_reason,
+        "damage": job.damage,
     }
 
 
@@ -127,9 +151,9 @@ def job_detail(job: Job[Any], logs: Sequence[str]) -> dict[str, Any]:
         **job_summary(job),
         "stalled_count": job.stalled_count,
         "data": _data(job),
-        "options": dataclasses.asdict(job.options),
+        "options": _options(job),
         "result": _result(job),
-        "errors": [dataclasses.asdict(e) for e in job.errors],
+        "errors": _errors(job),
         "logs": list(logs),
     }
 
@@ -149,9 +173,9 @@ def jobs_table(queue: str, state: str, jobs: Sequence[Job[Any]], offset: int, to
     table.add_column("detail")
     for job in jobs:
         table.add_row(
-            Text(job.id),
-            Text(job.name),
-            Text(job.state, style=STATE_STYLES.get(job.state, "")),
+            Text(one_line(job.id)),
+            Text(one_line(job.name)),
+            Text(one_line(job.state), style=STATE_STYLES.get(job.state, "")),
             str(job.attempts_made),
             when(job.timestamp),
             when(job.finished_on),
@@ -161,12 +185,14 @@ def jobs_table(queue: str, state: str, jobs: Sequence[Job[Any]], offset: int, to
 
 
 def _detail(job: Job[Any]) -> str:
+    if job.damage:
+        return "damaged record: " + short(job.damage)
     if job.failed_reason:
         return short(job.failed_reason)
     if job.state == "completed":
         return "result " + short(_result(job))
-    if job.progress is not None:
-        return "progress " + short(job.progress)
+    if _progress(job) is not None:
+        return "progress " + short(_progress(job))
     if job.priority:
         return f"priority {job.priority}"
     return ""
@@ -177,12 +203,12 @@ def job_view(detail: Mapping[str, Any]) -> RenderableType:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    attempts = detail["options"].get("attempts", 1)
+    attempts = detail["options"].get("attempts", "?")
     rows: list[tuple[str, Text | str]] = [
-        ("queue", Text(detail["queue"])),
-        ("id", Text(detail["id"])),
-        ("name", Text(detail["name"])),
-        ("state", Text(detail["state"], style=STATE_STYLES.get(detail["state"], ""))),
+        ("queue", Text(one_line(detail["queue"]))),
+        ("id", Text(one_line(detail["id"]))),
+        ("name", Text(one_line(detail["name"]))),
+        ("state", Text(one_line(detail["state"]), style=STATE_STYLES.get(detail["state"], ""))),
         ("attempts", f"{detail['attempts_made']} of {attempts}"),
         ("priority", str(detail["priority"])),
         ("added", when(detail["timestamp"])),
@@ -193,8 +219,10 @@ def job_view(detail: Mapping[str, Any]) -> RenderableType:
         rows.append(("stalled", str(detail["stalled_count"])))
     if detail["progress"] is not None:
         rows.append(("progress", Text(short(detail["progress"], 200))))
+    if detail["damage"]:
+        rows.append(("damaged", Text(one_line(detail["damage"]), style="bold red")))
     if detail["failed_reason"]:
-        rows.append(("failure", Text(detail["failed_reason"], style="red")))
+        rows.append(("failure", Text(lines(detail["failed_reason"]), style="red")))
     for key, value in rows:
         facts.add_row(key, value)
     parts: list[RenderableType] = [
@@ -206,19 +234,25 @@ def job_view(detail: Mapping[str, Any]) -> RenderableType:
         parts.append(_json_panel("result", detail["result"]))
     for error in detail["errors"]:
         title = f"attempt {error['attempt']} failed at {when(error['at'])}"
-        body = Text(f"{error['type']}: {error['message']}\n", style="red")
-        body.append(Text(error["stack"].rstrip(), style="dim"))
+        body = Text(lines(f"{error['type']}: {error['message']}\n"), style="red")
+        body.append(Text(lines(error["stack"].rstrip()), style="dim"))
         parts.append(Panel(body, title=title, title_align="left", border_style="red", expand=False))
     if detail["logs"]:
-        logs = Text("\n".join(detail["logs"]))
+        logs = Text("\n".join(one_line(line) for line in detail["logs"]))
         parts.append(Panel(logs, title="logs", title_align="left", expand=False))
     return Group(*parts)
 
 
 def _json_panel(title: str, value: Any) -> Panel:
     text = json.dumps(value, default=str, ensure_ascii=False)
+    indent = None if len(text) <= 60 else 2
+    body: RenderableType
+    if json_text(text) == text:
+        body = JSON(text, indent=indent)
+    else:  # Rich's JSON would print DEL and C1 characters raw: show the escaped text
+        body = Text(json_text(json.dumps(value, default=str, ensure_ascii=False, indent=indent)))
     return Panel(
-        JSON(text, indent=None if len(text) <= 60 else 2),
+        body,
         title=title,
         title_align="left",
         expand=False,
