@@ -17,6 +17,13 @@ from .errors import InvalidOptionsError
 
 Seconds = float | int | timedelta
 
+MAX_DURATION_S = 100 * 365 * 24 * 3600
+"""The longest delay, timeout, backoff or retention any option takes (100 years): every
+backend can store ``now + duration`` exactly (SQLite's 64-bit integers, Redis's double
+scores), so the same options are accepted or refused on every backend."""
+MAX_ATTEMPTS = 1_000_000
+"""More attempts than any retry policy needs; it keeps the stored count a plain integer."""
+
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 """What a queue name may hold (it becomes part of storage keys)."""
 
@@ -33,6 +40,10 @@ def to_ms(value: Seconds, what: str) -> int:
         )
     if seconds < 0 or not math.isfinite(seconds):
         raise InvalidOptionsError(f"{what} must be zero or more seconds, got {value!r}")
+    if seconds > MAX_DURATION_S:
+        raise InvalidOptionsError(
+            f"{what} must be at most {MAX_DURATION_S} seconds (100 years), got {value!r}"
+        )
     return round(seconds * 1000)
 
 
@@ -114,9 +125,9 @@ class JobOptions:
 
     def __post_init__(self) -> None:
         _seconds(self, "delay", "timeout")
-        if not _is_int(self.attempts) or self.attempts < 1:
+        if not _is_int(self.attempts) or not 1 <= self.attempts <= MAX_ATTEMPTS:
             raise InvalidOptionsError(
-                f"attempts must be an int of 1 or more, got {self.attempts!r}"
+                f"attempts must be an int from 1 to {MAX_ATTEMPTS}, got {self.attempts!r}"
             )
         if not _is_int(self.priority) or not 0 <= self.priority <= 2_097_152:
             raise InvalidOptionsError(

@@ -21,6 +21,7 @@ from conveyor import (
     Worker,
     WorkerSettings,
 )
+from conveyor.options import MAX_ATTEMPTS, MAX_DURATION_S
 
 from .helpers import FAST, checkpoint, total, until, until_state, with_sentinel
 
@@ -302,6 +303,10 @@ INVALID: list[dict[str, Any]] = [
     {"delay": float("nan")},
     {"delay": "soon"},
     {"delay": None},
+    {"delay": 1e17},
+    {"delay": float("inf")},
+    {"attempts": 10**30},
+    {"timeout": 1e17},
     {"timeout": 0},
     {"timeout": -5},
     {"timeout": "long"},
@@ -310,6 +315,8 @@ INVALID: list[dict[str, Any]] = [
     {"remove_on_complete": "yes"},
     {"remove_on_fail": KeepJobs(count=-1)},
     {"remove_on_fail": KeepJobs(age=-1)},
+    {"remove_on_fail": KeepJobs(age=1e17)},
+    {"backoff": Backoff("fixed", 1e17)},
     {"backoff": Backoff("fixed", 1.0, jitter=1.5)},
     {"backoff": Backoff("fixed", -1.0)},
     {"backoff": Backoff("", 1.0)},
@@ -328,6 +335,24 @@ async def test_invalid_options_raise_and_store_nothing(
         await queue.add("noop", {"x": 1}, **options)
     assert total(await queue.counts()) == 0
     assert await queue.get_jobs("waiting") == []
+
+
+async def test_the_longest_durations_are_accepted_on_every_backend(queue: Queue) -> None:
+    """The limits are the engine's, not a backend's: what one backend stores, all do."""
+    longest = MAX_DURATION_S
+    job = await queue.add(
+        "noop",
+        None,
+        delay=longest,
+        timeout=longest,
+        attempts=MAX_ATTEMPTS,
+        backoff=Backoff.exponential(longest, max_delay=longest),
+        remove_on_fail=KeepJobs(age=longest),
+    )
+    assert await job.get_state() == "delayed"
+    assert job.options.attempts == MAX_ATTEMPTS
+    (page,) = await queue.get_jobs("delayed")
+    assert page.id == job.id
 
 
 def test_backoff_constructors_refuse_negative_delays() -> None:

@@ -20,6 +20,7 @@ from conveyor import (
     UnrecoverableError,
     Worker,
 )
+from conveyor.options import MAX_DURATION_S
 from conveyor.worker.outcomes import backoff_delay_ms
 
 from .helpers import FAST, checkpoint, until, until_state, with_sentinel
@@ -166,6 +167,22 @@ async def test_custom_named_strategy_on_the_worker(make_queue: Callable[..., Que
             clock.advance(1)
         assert await job.wait(timeout=10) == "finally"
     assert seen == [(1, "attempt 1 failed"), (2, "attempt 2 failed")]
+
+
+async def test_a_strategy_asking_for_an_endless_delay_is_capped_not_fatal(
+    make_queue: Callable[..., Queue],
+) -> None:
+    """A custom strategy may return any number: the delay is capped at the longest any
+    backend stores, so the retry is stored (and other jobs' outcomes with it)."""
+    clock = ManualClock()
+    queue, runs = failing_queue(make_queue, clock)
+    job = await queue.add("fail_twice", None, attempts=3, backoff=Backoff.custom("forever"))
+    strategies = {"forever": lambda attempts, error: 1e300}
+    async with Worker(queue, settings=FAST, clock=clock, backoff_strategies=strategies):
+        await until_retried(job, runs, 1)
+        clock.advance(MAX_DURATION_S)
+        await until_retried(job, runs, 2)
+    assert runs == [0, 1]
 
 
 async def test_unknown_strategy_fails_the_job_with_a_clear_reason(queue: Queue) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..backends.base import FetchedJob, Outcome
 from ..errors import ConfigurationError, PayloadError, SerializationError
-from ..options import Backoff, JobOptions, retention_ms
+from ..options import MAX_DURATION_S, Backoff, JobOptions, retention_ms
 from ..serialization import dumps
 from ..signals import Retry, UnrecoverableError
 
@@ -41,7 +41,15 @@ def backoff_delay_ms(
         seconds = min(seconds, backoff.max_delay)
     if backoff.jitter:
         seconds *= 1 - backoff.jitter * random.random()
-    return max(0, round(seconds * 1000))
+    return _delay_ms(seconds)
+
+
+def _delay_ms(seconds: float) -> int:
+    """A retry delay every backend can store: a custom strategy or a ``Retry`` may ask for
+    any number, so it is capped at the longest duration options take."""
+    if not seconds > 0:  # negative, zero or NaN
+        return 0
+    return round(min(seconds, MAX_DURATION_S) * 1000)
 
 
 def completed(job: FetchedJob, options: JobOptions, result: Any) -> Outcome:
@@ -86,7 +94,7 @@ def failed(
     if not final:
         try:
             if isinstance(error, Retry):
-                delay = round(error.delay * 1000)
+                delay = _delay_ms(error.delay)
             else:
                 delay = backoff_delay_ms(options.backoff, attempts, error, strategies)
         except Exception as exc:  # a broken custom strategy must not lose the job
