@@ -41,20 +41,48 @@ _STALLED_REASON = "job stalled more than the allowed number of times (max_stalle
 
 @contextlib.asynccontextmanager
 async def _translated(url: str) -> AsyncIterator[None]:
-    """Report connection trouble as BackendUnavailableError and script bugs as ScriptError."""
+    """Report every failure of Redis as a conveyor error, on the hot path and the plain one.
+
+    BackendUnavailableError for what passes once Redis is back or ready: no connection, a
+    timeout, a restarted Redis still loading its data (``LOADING``, which redis-py raises as
+    BusyLoadingError, a ConnectionError), a replica or cluster that cannot take writes
+    during a failover; refused credentials say so. ScriptError for what Redis refuses for
+    good (a script bug).
+    """
     try:
         yield
     except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        if isinstance(exc, rx.BusyLoadingError):
+            raise BackendUnavailableError(
+                f"Redis at {_redact(url)} is loading its dataset; try again ({exc})"
+            ) from exc
         if isinstance(exc, rx.AuthenticationError) or "authenticat" in str(exc).lower():
             raise BackendUnavailableError(
                 f"Redis at {_redact(url)} refused the credentials (missing or wrong password"
                 f" or user in the URL): {exc}"
             ) from exc
-        raise BackendUnavailableError(f"Redis at {_redact(url)} is unavailable: {exc}") from exc
+        reason, cause = str(exc), exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError) and str(cause) not in reason:
+            reason = f"{reason} ({cause})"  # redis-py 5.0 drops e.g. a TLS error's words
+        raise BackendUnavailableError(f"Redis at {_redact(url)} is unavailable: {reason}") from exc
     except rx.ResponseError as exc:
-        if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+        text = str(exc)
+        if text.startswith("LOADING"):  # a parser that did not map it to BusyLoadingError
+            raise BackendUnavailableError(
+                f"Redis at {_redact(url)} is loading its dataset; try again ({exc})"
+            ) from exc
+        if "NOAUTH" in text or "WRONGPASS" in text:
             raise BackendUnavailableError(f"Redis refused the credentials: {exc}") from exc
+        if isinstance(exc, rx.ReadOnlyError | rx.TryAgainError | rx.ClusterDownError):
+            raise BackendUnavailableError(  # a failover or resharding under way
+                f"Redis at {_redact(url)} cannot take this command now: {exc}"
+            ) from exc
         raise ScriptError(f"Redis refused a conveyor command: {exc}") from exc
+    except rx.DataError as exc:  # an argument redis-py cannot send: conveyor's bug
+        raise ScriptError(f"conveyor built a command Redis cannot take: {exc}") from exc
+    except (rx.RedisError, rx.RedisClusterException) as exc:  # an unreadable reply, a
+        # cluster that cannot be reached, and kinds later redis-py versions add
+        raise BackendUnavailableError(f"Redis at {_redact(url)} failed: {exc!r}") from exc
 
 
 def _redact(url: str) -> str:

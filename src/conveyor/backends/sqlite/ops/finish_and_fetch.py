@@ -138,10 +138,10 @@ def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
         )
     if errors:
         conn.executemany(
-            "INSERT INTO job_errors (queue, job_id, attempt, error) VALUES (?1, ?2, (SELECT"
-            " COALESCE(MAX(attempt), 0) + 1 FROM job_errors WHERE queue = ?1 AND job_id = ?2),"
-            " ?3)",
-            errors,
+            "INSERT INTO job_errors (queue, job_id, attempt, error) VALUES (?, ?, (SELECT"
+            " COALESCE(MAX(attempt), 0) + 1 FROM job_errors WHERE queue = ? AND job_id = ?),"
+            " ?)",
+            [(q, job_id, q, job_id, error) for q, job_id, error in errors],
         )
     _remove(tx, doomed, policies, now)
     return codes
