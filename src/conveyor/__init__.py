@@ -5,6 +5,7 @@ The public surface is exactly ``__all__`` (a test keeps it so).
 
 from .clock import Clock, ManualClock
 from .errors import (
+    AmbiguousResultError,
     BackendError,
     BackendUnavailableError,
     ConfigurationError,
@@ -38,6 +39,7 @@ from .worker import (
 )
 
 __all__ = [
+    "AmbiguousResultError",
     "AttemptError",
     "BackendError",
     "BackendUnavailableError",

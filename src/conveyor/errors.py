@@ -7,6 +7,7 @@ The tree::
     │   └── InvalidOptionsError       a job option that cannot be honoured
     ├── BackendError                  the storage refused or went away
     │   ├── BackendUnavailableError   cannot connect / connection lost
+    │   │   └── AmbiguousResultError  lost after the request was sent: it may have been applied
     │   ├── ScriptError               a Lua script or SQL statement failed unexpectedly
     │   └── SchemaError               a database this version cannot use (newer, corrupt, foreign)
     ├── JobError                      an operation on one job was refused
@@ -47,6 +48,14 @@ class BackendError(ConveyorError):
 
 class BackendUnavailableError(BackendError):
     """The backend cannot be reached (refused, timed out, connection dropped)."""
+
+
+class AmbiguousResultError(BackendUnavailableError):
+    """The connection failed after the request was sent: the backend may have carried it
+    out or not (an ``add`` may have stored its job). Retrying an ``add`` that gave its own
+    ``job_id`` is safe (the second call finds the first job); one with a generated id may
+    store the job twice. Reads are never ambiguous; SQLite writes never are either (a
+    failed transaction is rolled back)."""
 
 
 class ScriptError(BackendError):

@@ -9,7 +9,8 @@ from pathlib import Path
 import conveyor
 
 EXPECTED = {
-    "AttemptError", "BackendError", "BackendUnavailableError", "Backoff", "BulkJob", "Clock",
+    "AmbiguousResultError", "AttemptError", "BackendError", "BackendUnavailableError",
+    "Backoff", "BulkJob", "Clock",
     "ConfigurationError", "ConveyorError", "InvalidOptionsError", "InvalidStateError", "Job",
     "JobContext", "JobError", "JobFailedError", "JobNotFoundError", "JobOptions", "JobReport",
     "JobState", "KeepJobs", "LockLostError", "ManualClock", "PayloadError",

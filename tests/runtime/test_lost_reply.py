@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from conveyor import BulkJob, Queue
+from conveyor import AmbiguousResultError, BulkJob, Queue
 from conveyor.backends.redis.scripts import source
 from tests.support.redis_server import RedisServer
 
@@ -34,7 +34,7 @@ async def test_jobs_fetched_by_a_call_whose_reply_was_lost_are_recovered(
     )
     await worker.wait_ready()
     sha = hashlib.sha1(source("finish_and_fetch").encode()).hexdigest().encode()
-    dropper.arm(sha)
+    dropper.arm(sha, reply_marker=b"noop")  # the reply of a fetch that took jobs
     jobs = await producer.add_bulk(
         BulkJob("noop", options={"remove_on_complete": False}) for _ in range(30)
     )
@@ -57,3 +57,22 @@ async def test_jobs_fetched_by_a_call_whose_reply_was_lost_are_recovered(
     print(f"\nlost reply: {len(stalled)} jobs of the lost batch recovered and run once")
     worker.send(signal.SIGTERM)
     assert await worker.wait_exit(30) == 0
+
+
+async def test_an_add_whose_reply_was_lost_says_it_may_have_been_stored(
+    producer: Queue, dropper: ReplyDropper, queue_name: str
+) -> None:
+    """The add reached Redis and ran, its answer did not come back: the caller is told
+    the outcome is unknown, and a retry with the same job_id finds the stored job."""
+    through_proxy = Queue(queue_name, url=dropper.url)
+    await through_proxy.add("warm-up", None)  # connected and scripts loaded
+    dropper.arm(hashlib.sha1(source("add").encode()).hexdigest().encode())
+    with pytest.raises(AmbiguousResultError, match="may or may not have been carried out"):
+        await through_proxy.add("charge", {"order": 7}, job_id="charge-order-7")
+    assert dropper.dropped == 1
+    stored = await producer.get_job("charge-order-7")
+    assert stored is not None, "the lost add had stored its job"
+    again = await through_proxy.add("charge", {"order": 7}, job_id="charge-order-7")
+    assert again.id == "charge-order-7"
+    assert (await producer.counts())["waiting"] == 2, "the retry stored nothing new"
+    await through_proxy.close()

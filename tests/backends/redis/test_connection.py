@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor import BackendUnavailableError, ConfigurationError, Queue
+from conveyor import AmbiguousResultError, BackendUnavailableError, ConfigurationError, Queue
 from conveyor.backends import from_url
 from conveyor.backends.redis import RedisBackend
 from tests.conftest import missing
@@ -35,8 +35,9 @@ def test_malformed_urls_raise_configuration_errors(url: str, words: str) -> None
 
 async def test_unreachable_redis_is_a_clear_error_and_stores_nothing() -> None:
     queue = Queue("q", url=f"redis://127.0.0.1:{free_port()}/0")
-    with pytest.raises(BackendUnavailableError, match="unavailable"):
+    with pytest.raises(BackendUnavailableError, match="unavailable") as raised:
         await queue.add("job", {"x": 1})
+    assert not isinstance(raised.value, AmbiguousResultError), "nothing was sent"
     await queue.close()
 
 

@@ -10,7 +10,12 @@ from typing import Any, cast
 from redis import exceptions as rx
 from redis.commands.core import AsyncScript
 
-from ...errors import BackendUnavailableError, ConfigurationError, ScriptError
+from ...errors import (
+    AmbiguousResultError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ScriptError,
+)
 from ...options import STATES, STORED_STATES, JobState
 from ..base import (
     AddResult,
@@ -40,14 +45,15 @@ _STALLED_REASON = "job stalled more than the allowed number of times (max_stalle
 
 
 @contextlib.asynccontextmanager
-async def _translated(url: str) -> AsyncIterator[None]:
+async def _translated(url: str, *, write: bool = False) -> AsyncIterator[None]:
     """Report every failure of Redis as a conveyor error, on the hot path and the plain one.
 
     BackendUnavailableError for what passes once Redis is back or ready: no connection, a
     timeout, a restarted Redis still loading its data (``LOADING``, which redis-py raises as
     BusyLoadingError, a ConnectionError), a replica or cluster that cannot take writes
     during a failover; refused credentials say so. ScriptError for what Redis refuses for
-    good (a script bug).
+    good (a script bug). For a ``write``, a connection lost once the request may have left
+    is AmbiguousResultError: the caller cannot know whether it was carried out.
     """
     try:
         yield
@@ -64,6 +70,12 @@ async def _translated(url: str) -> AsyncIterator[None]:
         reason, cause = str(exc), exc.__cause__ or exc.__context__
         if isinstance(cause, OSError) and str(cause) not in reason:
             reason = f"{reason} ({cause})"  # redis-py 5.0 drops e.g. a TLS error's words
+        if write and _maybe_sent(exc):
+            raise AmbiguousResultError(
+                f"Redis at {_redact(url)} went away after the request was sent, so it may or"
+                f" may not have been carried out ({reason}); an add that gave its own job_id"
+                " is safe to retry"
+            ) from exc
         raise BackendUnavailableError(f"Redis at {_redact(url)} is unavailable: {reason}") from exc
     except rx.ResponseError as exc:
         text = str(exc)
@@ -83,6 +95,14 @@ async def _translated(url: str) -> AsyncIterator[None]:
     except (rx.RedisError, rx.RedisClusterException) as exc:  # an unreadable reply, a
         # cluster that cannot be reached, and kinds later redis-py versions add
         raise BackendUnavailableError(f"Redis at {_redact(url)} failed: {exc!r}") from exc
+
+
+def _maybe_sent(exc: Exception) -> bool:
+    """Whether a connection error may have come after the request left. Failures to
+    connect say "connecting" (redis-py's words, on both paths: the hot channel opens its
+    connection through redis-py); error replies (too many clients) mean Redis refused it."""
+    text = str(exc).lower()
+    return "connecting" not in text and "max number of clients" not in text
 
 
 def _redact(url: str) -> str:
@@ -129,7 +149,7 @@ class RedisBackend(Backend):
     async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if not self._checked:
             await self.preflight()
-        async with _translated(self.url):
+        async with _translated(self.url, write=True):
             if self._hot is not None and name in _HOT_SCRIPTS:
                 return await self._run_hot(name, keys, args)
             return await self._scripts[name](keys=list(keys), args=list(args))
