@@ -45,11 +45,18 @@ def backoff_delay_ms(
 
 
 def completed(job: FetchedJob, options: JobOptions, result: Any) -> Outcome:
-    """A completed attempt; a result JSON cannot hold fails the job instead."""
+    """A completed attempt, storing the result's JSON form (see ``serialization.dumps``).
+
+    A result JSON cannot hold (NaN, an object with no JSON form, a cycle) fails the job
+    at once instead: the handler's side effects have happened, and running it again
+    would repeat them for a result that still could not be stored.
+    """
     try:
-        encoded = dumps(result)
+        encoded = dumps(result, "result")
     except SerializationError as exc:
-        return failed(job, options, exc, 0, strategies={})
+        error = SerializationError(f"the handler's return value cannot be stored as JSON: {exc}")
+        error.__cause__ = exc
+        return failed(job, options, error, 0, strategies={})
     return Outcome(
         job.job_id,
         job.token,
