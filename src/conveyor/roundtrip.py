@@ -12,6 +12,7 @@ import json
 import math
 import reprlib
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -157,19 +158,21 @@ def first_non_finite(value: Any, root: str) -> str | None:
 def first_unencodable(value: Any, root: str, encode_error: EncodeError) -> str | None:
     """``path: reason`` for the first value the encoder refused: a cycle, a key or a leaf.
 
-    A pydantic model counts as a leaf: its serializers, not its raw fields, decide what
-    it stores, so its own error (which names the type, or the cycle) is reported.
+    Cycles are looked for first, everywhere. Otherwise a pydantic model counts as a leaf:
+    its serializers, not its raw fields, decide what it stores, so its own error is reported.
     """
 
-    def descend(node: Any) -> bool:
-        return not is_pydantic_type(type(node))
-
-    for path, node, again in _nodes(value, root, descend):
+    for path, _, again in _nodes(value, root, lambda _: True):
         if again is not None:
             return (
                 f"{render(path)}: reference cycle (this is the object at {render(again)}"
                 " again), which JSON cannot hold"
             )
+
+    def descend(node: Any) -> bool:
+        return not is_pydantic_type(type(node))
+
+    for path, node, _ in _nodes(value, root, descend):
         reason = _non_finite(node)
         if isinstance(node, dict):
             reason = next((_bad_key(k, encode_error) for k in node if type(k) is not str), None)
@@ -277,8 +280,15 @@ def _changed(a: Any, b: Any) -> str:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    """``a == b``, False when the comparison itself fails (e.g. an array's ambiguous truth)."""
+    """``a == b``, or both the same NaN-like type (a ``Decimal("NaN")`` a type stores as
+    ``"NaN"``); False when the comparison itself fails (e.g. an array's ambiguous truth)."""
     try:
-        return bool(a == b)
+        return bool(a == b) or (type(a) is type(b) and _is_nan(a) and _is_nan(b))
     except Exception:
         return False
+
+
+def _is_nan(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    return isinstance(value, float) and math.isnan(value)
