@@ -70,19 +70,21 @@ def dumps(value: Any, root: str = "value") -> bytes:
     silently write as ``null``), objects with no JSON form, reference cycles.
     """
     raw = to_json(value, root)
-    if b"null" in raw and not _same(_decoder.decode(raw), _builtins(value)):
+    if b"null" in raw and not _null_only_for_none(raw, value):
         reason = first_non_finite(value, root)
         if reason is not None:
             raise SerializationError(reason)
     return raw
 
 
-def _builtins(value: Any) -> Any:
-    """``value`` as the builtins its JSON decodes to, NaN kept: differs only where JSON lies."""
+def _null_only_for_none(raw: bytes, value: Any) -> bool:
+    """Whether every ``null`` in ``raw`` stands for a None: the decoded JSON equals the
+    value's builtins form (NaN kept), in C. False when unsure, so the walk decides."""
     try:
-        return msgspec.to_builtins(value, str_keys=True, enc_hook=_hook)
-    except _ENCODE_ERRORS:
-        return msgspec.UNSET  # compare unequal, so the slow walk decides
+        plain = msgspec.to_builtins(value, str_keys=True, enc_hook=_hook)
+        return bool(_decoder.decode(raw) == plain)
+    except Exception:
+        return False
 
 
 def dumps_plain(value: Any, root: str = "data") -> bytes:
