@@ -91,25 +91,26 @@ def dumps_plain(value: Any, root: str = "data") -> bytes:
     """Encode a value that must come back from ``loads`` equal, or raise naming the path.
 
     Plain JSON is dict (str keys), list, str, int, finite float, bool and None (and their
-    subclasses, which compare equal). The check is one decode and one C-level comparison;
-    only a value that fails it is walked to find the path.
+    subclasses, which compare equal). The check is one decode and one comparison, both in
+    C; only a value that fails it is walked (again, slowly) to find the path.
     """
+    try:
+        raw = _encoder.encode(value)
+        if _decoder.decode(raw) == value:
+            return raw
+    except Exception:  # the encoder refused, or the comparison raised: explained below
+        pass
+    raise _not_plain(value, root)
+
+
+def _not_plain(value: Any, root: str) -> SerializationError:
     raw = to_json(value, root)
     try:
         back = _decoder.decode(raw)
-    except RecursionError as exc:
-        raise SerializationError(f"{root}: nests too deeply to be stored as JSON") from exc
-    if not _same(back, value):
-        reason = first_difference(value, back, root)
-        raise SerializationError(reason or f"{root}: does not come back equal from JSON")
-    return raw
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # e.g. an array's ambiguous truth value
-        return False
+    except RecursionError:
+        return SerializationError(f"{root}: nests too deeply to be stored as JSON")
+    reason = first_difference(value, back, root)
+    return SerializationError(reason or f"{root}: does not come back equal from JSON")
 
 
 def loads(raw: bytes | str) -> Any:
