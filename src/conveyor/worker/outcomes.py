@@ -52,12 +52,22 @@ def _delay_ms(seconds: float) -> int:
     return round(min(seconds, MAX_DURATION_S) * 1000)
 
 
-def completed(job: FetchedJob, options: JobOptions, result: Any) -> Outcome:
-    """A completed attempt; a result JSON cannot hold fails the job instead."""
+def completed(
+    job: FetchedJob, options: JobOptions, result: Any, *, now_ms: int = 0
+) -> Outcome:
+    """A completed attempt, storing the result's JSON form (see ``serialization.dumps``).
+
+    A result JSON cannot hold (NaN, an object with no JSON form, a cycle) fails the job
+    at once instead: the handler's side effects have happened, and running it again
+    would repeat them for a result that still could not be stored. ``now_ms`` dates that
+    failure's error record (0 when the caller does not pass the clock).
+    """
     try:
-        encoded = dumps(result)
+        encoded = dumps(result, "result")
     except SerializationError as exc:
-        return failed(job, options, exc, 0, strategies={})
+        error = SerializationError(f"the handler's return value cannot be stored as JSON: {exc}")
+        error.__cause__ = exc
+        return failed(job, options, error, now_ms, strategies={})
     return Outcome(
         job.job_id,
         job.token,
