@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor import JobContext, JobReport, Queue, Worker, WorkerHooks
+import pytest
+
+from conveyor import (
+    JobContext,
+    JobFailedError,
+    JobReport,
+    Queue,
+    SerializationError,
+    Worker,
+    WorkerHooks,
+)
 
 from .helpers import FAST
 
@@ -51,3 +61,18 @@ async def test_hooks_see_every_attempt_and_a_broken_hook_is_ignored(queue: Queue
         ("before", job.id),
         ("after", (job.id, "completed", 5, type(None))),
     ]
+
+
+async def test_a_result_that_cannot_be_stored_is_reported_as_a_failure(queue: Queue) -> None:
+    @queue.job()
+    async def nan(job: JobContext[None]) -> float:
+        return float("nan")
+
+    recorder = Recorder()
+    job = await queue.add("nan", None, attempts=3)
+    async with Worker(queue, settings=FAST, hooks=[recorder]):
+        with pytest.raises(JobFailedError, match="cannot be stored as JSON"):
+            await job.wait(10)
+    assert ("after", (job.id, "failed", None, SerializationError)) in recorder.calls
+    await job.refresh()
+    assert job.errors[0].at > 0, "the failure's record is dated"

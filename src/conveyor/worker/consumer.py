@@ -18,25 +18,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import payloads
-from ..backends.base import FetchedJob, Lease, NewJob, Outcome
-from ..errors import BackendUnavailableError, ConveyorError, SchemaError
+from ..backends.base import FetchedJob, Lease, Outcome
+from ..errors import BackendUnavailableError, ConveyorError, SchemaError, SerializationError
 from ..options import JobOptions
 from ..queue import Queue
-from ..serialization import dump_options, load_options
+from ..serialization import load_options
 from ..signals import UnrecoverableError
 from ..wakeup import listen
 from . import outcomes
 from .context import JobContext
+from .dead_letters import DeadLetter, forward, forward_stalled
 from .hooks import JobReport
 
 if TYPE_CHECKING:
     from .worker import Worker
 
 log = logging.getLogger("conveyor.worker")
-
-_DEFAULT_OPTIONS = dump_options(JobOptions())
-"""Options of dead-letter copies: the defaults (the copy waits to be inspected)."""
-
 
 def new_lease(lease_ms: int) -> Lease:
     return Lease(uuid.uuid4().hex[:16], lease_ms)
@@ -49,14 +46,6 @@ class Held:
     token: str
     lease: Lease
     task: asyncio.Task[None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """An exhausted job to copy to ``target`` once its failure is stored."""
-
-    job: FetchedJob
-    target: str
 
 
 class Consumer:
@@ -155,7 +144,9 @@ class Consumer:
             if code != 0:
                 self._refused(outcome)
             elif outcome.job_id in self.dead_letters:
-                self.worker.spawn(self._forward(self.dead_letters.pop(outcome.job_id)))
+                letter = self.dead_letters.pop(outcome.job_id)
+                now = self.worker.clock.now_ms()
+                self.worker.spawn(forward(self.backend, self.queue.name, letter, now))
         if self._resent:
             self._resent.difference_update(o.job_id for o in sent)
         self.next_due = result.next_delayed_ms
@@ -352,19 +343,17 @@ class Consumer:
                     if self.worker.hooks:
                         await self.worker.before_job(ctx)
                     result = await self.worker.runner.run(task, ctx)
-                outcome = outcomes.completed(job, options, result)
-                if self.worker.hooks:
+                outcome = outcomes.completed(job, options, result, now_ms=clock.now_ms())
+                if outcome.action == "fail":  # the result cannot be stored: a failure
+                    error = SerializationError(outcome.reason)
+                    report = self._failed(job, options, outcome, error, started)
+                elif self.worker.hooks:
                     report = JobReport("completed", _ms(started), result=result)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 outcome = outcomes.failed(job, options, exc, clock.now_ms(), self.worker.strategies)
-                self._log_failure(job, outcome, exc)
-                if outcome.action == "fail" and options.dead_letter:
-                    self.dead_letters[job.job_id] = DeadLetter(job, options.dead_letter)
-                if self.worker.hooks:
-                    status = "failed" if outcome.action == "fail" else "retrying"
-                    report = JobReport(status, _ms(started), error=exc)
+                report = self._failed(job, options, outcome, exc, started)
         except asyncio.CancelledError:
             # Lease lost, or shutdown past its grace period: another worker (or this one
             # after the stalled check) runs the job again; no outcome is stored here.
@@ -380,6 +369,24 @@ class Consumer:
             await self.worker.after_job(ctx, report)
         self.outbox.append(outcome)
         self.changed.set()
+
+    def _failed(
+        self,
+        job: FetchedJob,
+        options: JobOptions,
+        outcome: Outcome,
+        exc: Exception,
+        started: float,
+    ) -> JobReport | None:
+        """Log a failed attempt, mark an exhausted job for its dead-letter queue, and say
+        so to the hooks."""
+        self._log_failure(job, outcome, exc)
+        if outcome.action == "fail" and options.dead_letter:
+            self.dead_letters[job.job_id] = DeadLetter(job, options.dead_letter)
+        if not self.worker.hooks:
+            return None
+        status = "failed" if outcome.action == "fail" else "retrying"
+        return JobReport(status, _ms(started), error=exc)
 
     def _last_resort(self, job: FetchedJob, exc: Exception) -> Outcome:
         now = self.worker.clock.now_ms()
@@ -413,45 +420,6 @@ class Consumer:
             extra={"queue": self.queue.name, "job_id": job.job_id, "job_name": job.name},
         )
 
-    async def _forward(self, letter: DeadLetter) -> None:
-        """Copy an exhausted job (name and payload) to its dead-letter queue. The copy's id
-        is derived from the original's, so forwarding twice stores one copy; the failure
-        itself stays on the original job."""
-        job = letter.job
-        copy = NewJob(
-            name=job.name,
-            data=job.data,
-            options=_DEFAULT_OPTIONS,
-            job_id=f"{self.queue.name}.{job.job_id}.{job.timestamp}",
-        )
-        try:
-            await self.backend.add(letter.target, [copy], self.worker.clock.now_ms())
-        except ConveyorError as exc:
-            log.error(
-                "could not move job %s of %s to dead-letter queue %s: %s",
-                job.job_id,
-                self.queue.name,
-                letter.target,
-                exc,
-                extra={"queue": self.queue.name, "job_id": job.job_id},
-            )
-
-    async def _forward_stalled(self, job_id: str) -> None:
-        """A job failed for stalling too often is exhausted too: dead-letter it if asked."""
-        try:
-            record = await self.backend.get_job(self.queue.name, job_id)
-            options = None if record is None else load_options(record.options)
-        except ConveyorError as exc:
-            log.error("could not read stalled job %s of %s: %s", job_id, self.queue.name, exc)
-            return
-        if record is None or options is None or not options.dead_letter:
-            return
-        job = FetchedJob(
-            job_id, "", record.name, record.data, record.options, record.attempts_made,
-            record.timestamp,
-        )
-        await self._forward(DeadLetter(job, options.dead_letter))
-
     async def check_stalled(self) -> None:
         s = self.settings
         report = await self.backend.check_stalled(
@@ -474,7 +442,8 @@ class Consumer:
                 self.queue.name,
                 extra={"queue": self.queue.name, "job_id": job_id},
             )
-            self.worker.spawn(self._forward_stalled(job_id))
+            now = self.worker.clock.now_ms()
+            self.worker.spawn(forward_stalled(self.backend, self.queue.name, job_id, now))
         if report.recovered:
             self._kick()
 
