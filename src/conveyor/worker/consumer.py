@@ -389,6 +389,8 @@ class Consumer:
         return JobReport(status, _ms(started), error=exc)
 
     def _last_resort(self, job: FetchedJob, exc: Exception) -> Outcome:
+        """The job could not even be set up (damaged stored options) or the worker's own
+        code failed: fail it with a reason, logged once, rather than hold it for ever."""
         now = self.worker.clock.now_ms()
         try:
             outcome = outcomes.failed(job, JobOptions(), exc, now, {})
