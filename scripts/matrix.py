@@ -26,9 +26,10 @@ from pathlib import Path
 from _venv import ROOT, ensure_at
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-TESTS = ["tests/conformance", "tests/backends/redis", "tests/cli"]
-"""The backend-neutral suite, the Redis checks that lean on redis-py's internals (the hot
-channel, error replies, the plain path without hiredis), and the CLI (typer, click, rich)."""
+TESTS = ["tests/conformance", "tests/backends/redis", "tests/backends/sqlite", "tests/cli"]
+"""The backend-neutral suite; each backend's own checks, which lean on redis-py's internals
+(the hot channel, error replies, the plain path without hiredis) and on the Python's
+sqlite3 module (placeholders, transactions); and the CLI (typer, click, rich)."""
 REPORTED = ["redis", "hiredis", "msgspec", "typer", "click", "rich"]
 
 
