@@ -230,3 +230,21 @@ async def test_sentinel_url_finds_the_master(
         sentinel.terminate()
         sentinel.wait(10)
         master.close()
+
+
+async def test_the_settings_check_runs_again_after_redis_was_unreachable(
+    redis_server: RedisServer, queue_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A first call that cannot reach Redis must not count as the preflight check."""
+    from tests.runtime.proxy import ReplyDropper
+
+    proxy = await ReplyDropper(free_port()).start()  # forwards to a port nobody serves
+    queue = Queue(queue_name, url=proxy.url)
+    with pytest.raises(BackendUnavailableError):
+        await queue.add("job", 1)
+    proxy.redis_port = redis_server.port
+    caplog.set_level(logging.WARNING, logger="conveyor.redis")
+    await queue.add("job", 2)
+    assert any("persistence is off" in r.getMessage() for r in caplog.records)
+    await queue.close()
+    await proxy.close()

@@ -167,18 +167,22 @@ class RedisBackend(Backend):
     # -- lifecycle -----------------------------------------------------------------
     async def preflight(self) -> None:
         """Warn (or refuse, when strict) if Redis may evict or lose jobs."""
-        self._checked = True
-        async with _translated(self.url):
-            try:
-                policy = await self._client.config_get("maxmemory-policy")
-                persistence = await self._client.config_get("appendonly")
-                saves = await self._client.config_get("save")
-            except rx.ResponseError:
-                log.warning(
-                    "could not check Redis settings (CONFIG GET is not allowed here); make sure"
-                    " maxmemory-policy is noeviction and persistence is on"
-                )
-                return
+        self._checked = True  # set first: concurrent first calls check once
+        try:
+            async with _translated(self.url):
+                try:
+                    policy = await self._client.config_get("maxmemory-policy")
+                    persistence = await self._client.config_get("appendonly")
+                    saves = await self._client.config_get("save")
+                except rx.ResponseError:
+                    log.warning(
+                        "could not check Redis settings (CONFIG GET is not allowed here);"
+                        " make sure maxmemory-policy is noeviction and persistence is on"
+                    )
+                    return
+        except BaseException:  # unavailable or loading: check again on the next call
+            self._checked = False
+            raise
         problems = []
         value = _text(policy.get("maxmemory-policy", policy.get(b"maxmemory-policy", b"")))
         if value and value != "noeviction":
