@@ -5,25 +5,11 @@ caller-given job id makes the retried ``add`` safe)."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 
 import pytest
 
 from conveyor import BackendUnavailableError, Queue
-from tests.conftest import missing
-from tests.support.redis_server import RedisServer, find_binary
-
-
-@pytest.fixture
-def own_server() -> Iterator[RedisServer]:
-    """A server of this test's own: the test stops its process."""
-    binary = find_binary()
-    if binary is None:
-        missing("redis-server")
-    assert binary is not None
-    server = RedisServer(binary).start()
-    yield server
-    server.close()
+from tests.support.redis_server import RedisServer
 
 
 async def test_a_socket_timeout_bounds_hot_and_plain_calls(

@@ -7,27 +7,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import missing
-from tests.support.redis_server import RedisServer, find_binary
+from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def own_server() -> Iterator[RedisServer]:
-    """A server of this test's own: the child flushes its scripts."""
-    binary = find_binary()
-    if binary is None:
-        missing("redis-server")
-    assert binary is not None
-    server = RedisServer(binary).start()
-    yield server
-    server.close()
 
 
 def test_the_backend_works_without_hiredis(own_server: RedisServer, queue_name: str) -> None:

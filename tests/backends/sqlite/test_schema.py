@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,19 @@ from conveyor.backends.sqlite import SQLiteBackend, schema
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def scribble(path: Path, first: Callable[[int], int]) -> None:
+    """Overwrite the database's pages from ``first(page count)`` on with garbage."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:
+        for n in range(first(pages), pages):
+            f.seek(n * page)
+            f.write(b"\xde\xad\xbe\xef" * (page // 4))
 
 
 def pragma(path: Path, name: str) -> object:
@@ -150,15 +164,7 @@ async def test_a_corrupted_database_is_reported_and_never_recreated(
     for _ in range(20):
         await producer.add("noop", {"pad": "x" * 2000})
     await producer.close()
-    conn = sqlite3.connect(db_path)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    page = conn.execute("PRAGMA page_size").fetchone()[0]
-    pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    conn.close()
-    with open(db_path, "r+b") as f:  # scribble over every page but the header page
-        for n in range(1, pages):
-            f.seek(n * page)
-            f.write(b"\xde\xad\xbe\xef" * (page // 4))
+    scribble(db_path, lambda pages: 1)  # every page but the header page
     size = db_path.stat().st_size
     queue = Queue(producer.name, url=sqlite_url)
     with pytest.raises(SchemaError, match=r"corrupted.*not recreate"):
@@ -176,15 +182,7 @@ async def test_a_worker_on_a_corrupted_database_stops_with_the_same_error(
     for _ in range(40):
         await producer.add("noop", {"pad": "x" * 2000})
     await producer.close()
-    conn = sqlite3.connect(db_path)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    page = conn.execute("PRAGMA page_size").fetchone()[0]
-    pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    conn.close()
-    with open(db_path, "r+b") as f:  # the second half: job rows, not the schema
-        for n in range(pages // 2, pages):
-            f.seek(n * page)
-            f.write(b"\xde\xad\xbe\xef" * (page // 4))
+    scribble(db_path, lambda pages: pages // 2)  # the second half: job rows, not the schema
     queue = Queue(producer.name, url=sqlite_url)
 
     @queue.job()
