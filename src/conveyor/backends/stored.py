@@ -96,26 +96,19 @@ def fetched_job(
     timestamp: object,
 ) -> FetchedJob:
     """A fetched job from raw stored fields: sound ones fast, damaged ones with a note."""
-    if (
-        type(name) is bytes
-        and name
-        and type(data) is bytes
-        and type(options) is bytes
-        and type(attempts_made) in (bytes, int)
-        and type(timestamp) in (bytes, int)
-    ):
-        try:
+    try:  # the hot path: one attempt for a sound record, field by field only if it fails
+        if name and type(data) is bytes and type(options) is bytes:
             return FetchedJob(
                 job_id,
                 token,
-                name.decode(),
+                name.decode(),  # type: ignore[attr-defined]
                 data,
                 options,
                 int(attempts_made),  # type: ignore[call-overload]
                 int(timestamp),  # type: ignore[call-overload]
             )
-        except ValueError:  # UnicodeDecodeError included: read field by field below
-            pass
+    except (AttributeError, TypeError, ValueError):  # UnicodeDecodeError is a ValueError
+        pass
     read = FieldReader()
     return FetchedJob(
         job_id,
