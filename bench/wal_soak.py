@@ -48,6 +48,8 @@ class Watch:
     db_max: int = 0
     samples: int = 0
     by_tenth: list[float] = field(default_factory=list)
+    rewinds: int = 0
+    _sequence: int | None = None
 
     @property
     def wal(self) -> Path:
@@ -58,10 +60,27 @@ class Watch:
         self.wal_max = max(self.wal_max, wal)
         self.db_max = max(self.db_max, _size(self.db))
         self.samples += 1
+        self._count_rewinds()
         finished = self.added - self.unfinished
         while len(self.by_tenth) < 10 and finished >= (len(self.by_tenth) + 1) * self.jobs / 10:
             self.by_tenth.append(round(wal / MIB, 2))
         return wal
+
+
+    def _count_rewinds(self) -> None:
+        """The WAL header's checkpoint sequence number goes up by one each time a writer
+        starts the log again from its beginning (a new file starts again at 0)."""
+        try:
+            with self.wal.open("rb") as f:
+                header = f.read(16)
+        except FileNotFoundError:
+            return
+        if len(header) < 16:
+            return
+        sequence = int.from_bytes(header[12:16], "big")
+        if self._sequence is not None and sequence != self._sequence:
+            self.rewinds += sequence - self._sequence if sequence > self._sequence else 1
+        self._sequence = sequence
 
 
 def _size(path: Path) -> int:
@@ -145,6 +164,7 @@ async def soak(args: argparse.Namespace, db: Path) -> dict[str, Any]:
         "wal_after_exit_present": watch.wal.exists(),
         "wal_mib_at_each_tenth": watch.by_tenth,
         "wal_samples": watch.samples,
+        "wal_rewinds": watch.rewinds,
     }
 
 
@@ -199,7 +219,8 @@ def print_figures(results: dict[str, Any]) -> None:
                  f" concurrency {results['concurrency']} each"),
         ("job rate", f"{results['process_jobs_per_s']:,.0f} jobs/s"
                      f" ({results['elapsed_s']:,.1f} s)"),
-        ("largest -wal", f"{results['wal_max_mib']:,.1f} MiB"),
+        ("largest -wal", f"{results['wal_max_mib']:,.1f} MiB"
+                         f" (log started again {results['wal_rewinds']:,} times)"),
         ("-wal at each tenth", ", ".join(f"{v:,.1f}" for v in results["wal_mib_at_each_tenth"])
          + " MiB"),
         (".db at the end", f"{results['db_mib']:,.1f} MiB (largest {results['db_max_mib']:,.1f})"),

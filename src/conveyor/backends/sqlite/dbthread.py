@@ -115,6 +115,8 @@ def _run(
         try:
             if begin is None:
                 return fn(conn, *args)
+            if session.checkpointer is not None:
+                session.checkpointer.before_write()
             conn.execute(begin)
             try:
                 result = fn(conn, *args)
