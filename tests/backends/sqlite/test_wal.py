@@ -119,6 +119,7 @@ async def test_the_wal_stays_bounded_under_steady_writes_and_reads(
         done.set()
         for queue in (*writers, reader):
             await queue.close()
+    print(f"\nlargest -wal {largest / 2**20:.1f} MiB; the log started again {restarted} times")
     assert largest < WAL_BOUND_BYTES, f"the -wal file reached {largest / 2**20:.1f} MiB"
     assert restarted >= enough
 

@@ -5,17 +5,19 @@ worker whose commit it is waits while pages are copied. Instead each process kee
 checkpointer thread per database file, shared by its backend instances, on its own
 connection:
 
-- every ``EVERY_COMMITS`` commits (or once a second while commits come) a ``PASSIVE``
-  checkpoint copies what it can into the database file, blocking nobody;
+- about every ``PASSIVE_EVERY_BYTES`` of log (at most ``EVERY_COMMITS`` commits apart) a
+  ``PASSIVE`` checkpoint copies what it can into the database file, blocking nobody;
 - PASSIVE alone does not bound the log. SQLite only rewinds it when a writer starts while
-  the whole log is copied and no reader is in it; with other processes appending all the
-  time that moment never comes (measured: every PASSIVE reported the log fully copied,
-  yet it never rewound and grew by ~290 MiB per 100,000 jobs). So once the ``-wal`` file
-  outgrows ``RESTART_AT_BYTES``, a ``RESTART`` checkpoint takes the write lock, copies the
-  rest, waits up to ``RESTART_WAIT_MS`` for readers to leave the log, and the next writer
-  starts the log again from its beginning; ``journal_size_limit`` (set on every conveyor
-  connection to ``RESTART_AT_BYTES``) then cuts the file back. The file stays under
-  ``WAL_BOUND_BYTES`` while no reader holds a snapshot for long (conveyor's never do);
+  the whole log is copied and no reader is in it; with other connections appending all
+  the time that moment never comes (measured: PASSIVE after PASSIVE reported the log
+  wholly copied, yet it never rewound and grew by ~290 MiB per 100,000 jobs). So once the
+  ``-wal`` file outgrows ``RESTART_AT_BYTES``, a ``RESTART`` checkpoint takes the write
+  lock, copies the rest and waits for readers to leave the log; the next writer then
+  starts the log again from its beginning, and ``journal_size_limit`` (set on every
+  conveyor connection) cuts the file back to ``RESTART_AT_BYTES``. The process's own
+  writers hold back meanwhile (:class:`WriteGate`). The file stays under
+  ``WAL_BOUND_BYTES`` as long as no reader keeps a snapshot for long (conveyor's reads
+  never do: each is one short transaction on the database thread);
 - when a process's last backend closes, a ``TRUNCATE`` checkpoint empties the log and the
   thread closes its connection before ``close`` returns, so the last connection of the
   last process removes the ``-wal`` file.
@@ -28,9 +30,14 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 
 MIB = 1 << 20
 EVERY_COMMITS = 64
+"""A PASSIVE round at least every this many commits of the process..."""
+PASSIVE_EVERY_BYTES = 4 * MIB
+"""...and more often when commits are large: about every this many bytes of log, so that
+the round which finds the log too long has little left to sync and copy."""
 SIZE_EVERY_COMMITS = 4
 """How often a commit looks at the ``-wal`` file's size (one ``stat``, about a microsecond)."""
 IDLE_CHECK_S = 1.0
@@ -38,10 +45,17 @@ RESTART_AT_BYTES = 16 * MIB
 """The log is rewound once it is this long; also the ``journal_size_limit``."""
 WAL_BOUND_BYTES = 32 * MIB
 """The documented bound on the ``-wal`` file (docs/sqlite.md): the restart threshold plus
-what the writers append while a restart waits for its turn, with room to spare."""
+what writers append between the look at the size and the rewind (2-6 MiB measured under
+load), with room to spare."""
 RESTART_WAIT_MS = 100
-"""How long a RESTART may wait for the write lock and then for readers; while it waits
-for readers it holds the write lock, so this also bounds how long it can stall writers."""
+"""How long a RESTART is tried again while the write lock is taken or readers are still in
+the log (the process's own writers hold back meanwhile)."""
+RESTART_RETRY_S = 0.0005
+READERS_WAIT_MS = 10
+"""The checkpointer connection's busy timeout: how long one RESTART may wait for the write
+lock, and then, holding it, for readers to leave the log (SQLite sleeps 1, 2, 5 ms between
+looks). Conveyor's reads take well under a millisecond; a longer reader (another tool
+holding a snapshot) costs writers at most this much per try."""
 CLOSE_WAIT_MS = 250
 """The same for the TRUNCATE checkpoint when a process's last backend closes."""
 RETRY_MAX_S = 2.0
@@ -51,22 +65,61 @@ _lock = threading.Lock()
 _running: dict[str, Checkpointer] = {}
 
 
+class WriteGate:
+    """The process's write transactions on one file pass through here; a RESTART closes it.
+
+    While it is closed, new transactions wait (at most ``RESTART_WAIT_MS``) and the
+    checkpointer waits for those inside to finish, so it finds the write lock free.
+    Otherwise the process's writers hand the lock to each other and the checkpoint hardly
+    ever gets it. Entering costs an uncontended lock, twice per transaction.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._inside = 0
+        self._closed = False
+
+    def enter(self) -> None:
+        with self._cond:
+            if self._closed:
+                self._cond.wait_for(lambda: not self._closed, RESTART_WAIT_MS / 1000)
+            self._inside += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._inside -= 1
+            if self._closed and not self._inside:
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def closed(self) -> Iterator[None]:
+        """Closed for the block, once the transactions inside have ended (or after
+        ``RESTART_WAIT_MS``: then the RESTART just has to wait for the lock)."""
+        with self._cond:
+            self._closed = True
+            self._cond.wait_for(lambda: not self._inside, RESTART_WAIT_MS / 1000)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._closed = False
+                self._cond.notify_all()
+
+
 class Checkpointer:
     def __init__(self, path: str) -> None:
         self.path = path
         self.wal_path = path + "-wal"
         self.users = 0
         self.commits = 0
-        self.restarts = 0
-        """RESTART checkpoints that finished (the log was rewound): for tests and debugging."""
-        self.restarts_busy = 0
         self._over = False
         self._failures = 0
         self._retry_at = 0.0
         self._restarted_at = -1
+        self._every = EVERY_COMMITS
+        self._log_bytes = 0
         self._page_size = 0
-        self._writers_go = threading.Event()
-        self._writers_go.set()
+        self.gate = WriteGate()
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(
@@ -79,21 +132,13 @@ class Checkpointer:
         self.commits += 1
         if (
             self.commits % SIZE_EVERY_COMMITS == 0
-            and _size(self.wal_path) > RESTART_AT_BYTES
             and time.monotonic() >= self._retry_at
+            and _size(self.wal_path) > RESTART_AT_BYTES
         ):
             self._over = True
             self._wake.set()
-        elif self.commits >= EVERY_COMMITS:
+        elif self.commits >= self._every:
             self._wake.set()
-
-    def before_write(self) -> None:
-        """Called before each write transaction: while this thread's RESTART waits for the
-        write lock, the process's own writers hold back. Otherwise two busy writers of one
-        process pass the lock to each other and the checkpoint, which sleeps 1, 2, 5 …
-        ms between its tries, rarely finds it free."""
-        if not self._writers_go.is_set():
-            self._writers_go.wait(RESTART_WAIT_MS / 1000)
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -101,45 +146,72 @@ class Checkpointer:
             while not self._stop:
                 self._wake.wait(IDLE_CHECK_S)
                 self._wake.clear()
-                if self._stop or not (self.commits or self._over):
+                commits, self.commits = self.commits, 0
+                if self._stop or not (commits or self._over):
                     continue
-                self.commits = 0
                 if conn is None:
-                    conn = _open(self.path, RESTART_WAIT_MS)
+                    conn = _open(self.path, READERS_WAIT_MS)
                 with contextlib.suppress(sqlite3.Error):  # busy: the next round catches up
-                    self._round(conn)
+                    self._round(conn, commits)
         finally:
             self._close(conn)
 
-    def _round(self, conn: sqlite3.Connection) -> None:
+    def _round(self, conn: sqlite3.Connection, commits: int) -> None:
         """PASSIVE; then RESTART when the log is longer than ``RESTART_AT_BYTES``."""
         self._over = False
         busy, frames, _ = _checkpoint(conn, "PASSIVE")
-        if busy or frames * self._frame_bytes(conn) <= RESTART_AT_BYTES:
-            return  # busy: another process's checkpoint runs, and it looks at the size too
+        if busy:
+            return  # another process's checkpoint runs, and it looks at the size too
+        frame_bytes = self._frame_bytes(conn)
+        self._pace(frames * frame_bytes, commits)
+        if frames * frame_bytes <= RESTART_AT_BYTES:
+            return
         if frames == self._restarted_at or time.monotonic() < self._retry_at:
             # The log this thread just wholly copied has not been written to since (the
             # next writer starts it again); or a failed RESTART's pause is not over.
             return
-        # That copy took a while (it synced all that was appended since the last round):
-        # copy what came meanwhile too, so that the RESTART, which holds the write lock
-        # while it copies and syncs, has little left to do.
-        _checkpoint(conn, "PASSIVE")
-        self._writers_go.clear()
-        try:
-            busy, frames, _ = _checkpoint(conn, "RESTART")
-        finally:
-            self._writers_go.set()
-        if busy:
-            self.restarts_busy += 1
+        if self._restart(conn, frame_bytes):
+            self._failures = 0
+            self._retry_at = 0.0
+        else:
             self._failures += 1
             pause = min(RETRY_MAX_S, 0.01 * 2 ** (self._failures - 1))
             self._retry_at = time.monotonic() + pause
-        else:
-            self.restarts += 1
-            self._restarted_at = frames
-            self._failures = 0
-            self._retry_at = 0.0
+
+    def _restart(self, conn: sqlite3.Connection, frame_bytes: int) -> bool:
+        """Copy the rest of the log and have the next writer start it again.
+
+        A PASSIVE copy first takes what was appended while the round's own copy ran (it
+        synced a few MiB), so the RESTART, which holds the write lock while it syncs and
+        copies, has little left. The process's own writers wait at the :class:`WriteGate`
+        meanwhile. A RESTART that finds the write lock taken by another process, or
+        readers that stay in the log past ``READERS_WAIT_MS``, lets go and is tried again
+        ``RESTART_RETRY_S`` later, for up to ``RESTART_WAIT_MS``.
+        """
+        _checkpoint(conn, "PASSIVE")
+        deadline = time.monotonic() + RESTART_WAIT_MS / 1000
+        with self.gate.closed():
+            while True:
+                busy, frames, _ = _checkpoint(conn, "RESTART")
+                if not busy:
+                    self._restarted_at = frames
+                    return True
+                if frames < 0:
+                    return False  # another process's checkpoint runs: it sees the same log
+                if frames * frame_bytes <= RESTART_AT_BYTES:
+                    return True  # another process started the log again
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(RESTART_RETRY_S)
+
+    def _pace(self, log_bytes: int, commits: int) -> None:
+        """Commits between rounds: ``PASSIVE_EVERY_BYTES`` of log at the rate it grew per
+        commit of this process since the last round (other processes' commits make that
+        rate look higher, so each process's checkpointer keeps to the same log length)."""
+        grown, self._log_bytes = log_bytes - self._log_bytes, log_bytes
+        if grown > 0 and commits > 0:
+            every = PASSIVE_EVERY_BYTES * commits // grown
+            self._every = max(SIZE_EVERY_COMMITS, min(EVERY_COMMITS, every))
 
     def _frame_bytes(self, conn: sqlite3.Connection) -> int:
         if not self._page_size:
@@ -147,14 +219,14 @@ class Checkpointer:
         return self._page_size + 24
 
     def _close(self, conn: sqlite3.Connection | None) -> None:
-        """Leave the log empty (best effort: another process may be writing) and close."""
+        """Leave the log empty and close (best effort: while another process writes, the
+        log is its to empty when it closes)."""
         try:
             if conn is None and self.commits:
                 conn = _open(self.path, CLOSE_WAIT_MS)
             if conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute(f"PRAGMA busy_timeout = {CLOSE_WAIT_MS}")
-                    _checkpoint(conn, "TRUNCATE")
+                conn.execute(f"PRAGMA busy_timeout = {CLOSE_WAIT_MS}")
+                _checkpoint(conn, "TRUNCATE")
         except sqlite3.Error:
             pass
         finally:
