@@ -3,7 +3,9 @@
 Steady load on one file — two worker processes (concurrency 50 each), a producer that
 tops up a backlog with ``add_bulk``, a reader calling ``counts()`` every 0.25 s — while
 the ``-wal`` file's size is sampled; then every connection closes and the WAL left behind
-is measured. It prints the largest WAL, the database size, the WAL after exit, the rate.
+is measured, once every ``close()`` has returned and again once every process has exited
+(the producer and reader run in a child process for that). It prints the largest WAL,
+the database size, the WAL after close and after exit, and the job rate.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import os
 import platform
 import shlex
 import shutil
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -160,8 +164,7 @@ async def soak(args: argparse.Namespace, db: Path) -> dict[str, Any]:
         "wal_max_mib": watch.wal_max / MIB,
         "db_mib": db_size / MIB,
         "db_max_mib": watch.db_max / MIB,
-        "wal_after_exit_bytes": _size(watch.wal),
-        "wal_after_exit_present": watch.wal.exists(),
+        "wal_after_close_bytes": _size(watch.wal),
         "wal_mib_at_each_tenth": watch.by_tenth,
         "wal_samples": watch.samples,
         "wal_rewinds": watch.rewinds,
@@ -206,6 +209,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dir", type=Path,
                         help="directory for soak.db (default: a fresh temporary one, removed)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
+    parser.add_argument("--inner", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if min(args.jobs, args.workers, args.concurrency, args.chunk) < 1:
         parser.error("--jobs, --workers, --concurrency and --chunk must be positive")
@@ -224,6 +228,7 @@ def print_figures(results: dict[str, Any]) -> None:
         ("-wal at each tenth", ", ".join(f"{v:,.1f}" for v in results["wal_mib_at_each_tenth"])
          + " MiB"),
         (".db at the end", f"{results['db_mib']:,.1f} MiB (largest {results['db_max_mib']:,.1f})"),
+        ("-wal after close()", f"{results['wal_after_close_bytes']:,} bytes"),
         ("-wal after exit", f"{after:,} bytes" if results["wal_after_exit_present"]
          else "none (removed)"),
     ]
@@ -236,9 +241,11 @@ def print_figures(results: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import sqlite3
-
     args = parse_args(argv)
+    if args.inner is not None:  # the child: producer, reader and the two workers
+        results = asyncio.run(soak(args, args.dir / "soak.db"))
+        args.inner.write_text(json.dumps(results))
+        return 0
     own_dir = args.dir is None
     directory = Path(tempfile.mkdtemp(prefix="conveyor-wal-soak-")) if own_dir else args.dir
     directory.mkdir(parents=True, exist_ok=True)
@@ -247,7 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     load_before = f"{os.getloadavg()[0]:.2f}"
     try:
-        results = asyncio.run(soak(args, db))
+        results = _run_child(args, directory)
+        wal = db.with_name(db.name + "-wal")
+        results.update(wal_after_exit_bytes=_size(wal), wal_after_exit_present=wal.exists())
     finally:
         if own_dir:
             shutil.rmtree(directory, ignore_errors=True)
@@ -265,6 +274,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"figures written to {args.json}")
     return 0
+
+
+def _run_child(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    """Run the soak in a child process and return its figures once it has exited."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        options = {
+            "--jobs": args.jobs, "--workers": args.workers, "--concurrency": args.concurrency,
+            "--backlog": args.backlog, "--chunk": args.chunk,
+            "--counts-every": args.counts_every, "--sample-every": args.sample_every,
+            "--progress-every": args.progress_every, "--dir": directory, "--inner": out.name,
+        }
+        command = [sys.executable, "-m", "bench.wal_soak"]
+        command += [str(part) for item in options.items() for part in item]
+        subprocess.run(command, cwd=root, env=env, check=True)
+        results: dict[str, Any] = json.loads(Path(out.name).read_text())
+    return results
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ READERS_WAIT_MS = 10
 lock, and then, holding it, for readers to leave the log (SQLite sleeps 1, 2, 5 ms between
 looks). Conveyor's reads take well under a millisecond; a longer reader (another tool
 holding a snapshot) costs writers at most this much per try."""
-CLOSE_WAIT_MS = 250
+CLOSE_WAIT_MS = 100
 """The same for the TRUNCATE checkpoint when a process's last backend closes."""
 RETRY_MAX_S = 2.0
 """A RESTART that could not finish is tried again after 10 ms, doubling up to this."""
