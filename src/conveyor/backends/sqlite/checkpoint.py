@@ -260,6 +260,17 @@ def _size(path: str) -> int:
         return 0
 
 
+def _forget_after_fork() -> None:
+    """A forked child has none of its parent's threads: it starts checkpointers of its own
+    (and must not wait on a lock some other thread of the parent held at the fork)."""
+    global _lock
+    _lock = threading.Lock()
+    _running.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def acquire(path: str) -> Checkpointer:
     """The process's checkpointer for ``path``, started on first use."""
     with _lock:

@@ -85,7 +85,9 @@ class DatabaseThread:
         )
 
     async def close(self) -> None:
-        """Close the connection on its own thread; a later call opens a new one."""
+        """Close the connection on its own thread; a later call opens a new one. For the
+        process's last backend on the file this also waits for the checkpointer's closing
+        TRUNCATE checkpoint (see :mod:`.checkpoint`), so the log is empty on return."""
         session, self._session = self._session, None
         if session is None:
             return
