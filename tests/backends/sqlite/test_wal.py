@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from conveyor import BulkJob, Queue, Worker, WorkerSettings
-from conveyor.backends.sqlite.checkpoint import RESTART_AT_BYTES, WAL_BOUND_BYTES
+from conveyor.backends.sqlite.checkpoint import WAL_BOUND_BYTES
 from tests.runtime.harness import Records, Workers, until
 
 from .wal import snapshot_held, wal_restarts, wal_size
 
-BLOB = "x" * 1500
-"""A payload that makes each job fill part of a page, so the log grows quickly."""
+BLOB = "x" * 3500
+"""A payload that fills most of a page, so the log grows quickly."""
 
 
 async def test_reads_hold_no_snapshot_once_they_return(
@@ -79,8 +79,9 @@ async def test_the_wal_stays_bounded_under_steady_writes_and_reads(
     sqlite_url: str, db_path: Path, queue_name: str
 ) -> None:
     """Two writers (each its own connection and thread) add and drain jobs while a reader
-    reads without pause, until the log has been started again several times; it never
-    grows past the bound. Before the fix it grew past the bound within a few rounds."""
+    reads without pause, until the log has been started again twice (about three times
+    ``RESTART_AT_BYTES`` of log written); it never grows past the bound. Before the fix it
+    grew past the bound and never started again."""
     writers = [Queue(f"{queue_name}-{i}", url=sqlite_url) for i in range(2)]
     reader = Queue(writers[0].name, url=sqlite_url)
     largest = 0
@@ -107,7 +108,7 @@ async def test_the_wal_stays_bounded_under_steady_writes_and_reads(
         await writers[0].counts()  # create the file before the look at its log
         first = wal_restarts(db_path)
         tasks = [asyncio.ensure_future(f) for f in (*map(write, writers), read())]
-        enough = 3 * WAL_BOUND_BYTES // RESTART_AT_BYTES  # the log's length written 6 times
+        enough = 2  # past the first RESTART_AT_BYTES, the log's length written twice more
         await until(
             lambda: wal_restarts(db_path) - first >= enough or largest >= WAL_BOUND_BYTES,
             60, "the log to be started again", interval=0.01,
