@@ -189,10 +189,11 @@ class Checkpointer:
     def _restart(self, conn: sqlite3.Connection, frames: int, frame_bytes: int) -> bool:
         """Copy the rest of the log and have the next writer start it again.
 
-        A PASSIVE copy first takes what was appended while the round's own copy ran (it
-        synced a few MiB), so the RESTART, which holds the write lock while it syncs and
-        copies, has little left. The process's own writers wait at the :class:`WriteGate`
-        meanwhile. A RESTART that finds the write lock taken by another process, or
+        PASSIVE copies first take what was appended while the copy before ran (the
+        round's own one synced several MiB), until less than ``CATCH_UP_BYTES`` came in
+        meanwhile, so the RESTART, which holds the write lock while it syncs and copies,
+        has little left. The process's own writers wait at the :class:`WriteGate` for
+        the RESTART only. A RESTART that finds the write lock taken by another process, or
         readers that stay in the log past ``READERS_WAIT_MS``, lets go and is tried again
         ``RESTART_RETRY_S`` later, for up to ``RESTART_WAIT_MS``.
         """
