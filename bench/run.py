@@ -32,6 +32,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="conveyor benchmark: enqueue, bulk enqueue, no-op processing, pickup"
         " latency, Redis commands per job, worker CPU and memory.",
+        epilog="The SQLite write-ahead log soak is a program of its own:"
+        " python -m bench.wal_soak --help",
     )
     parser.add_argument(
         "--url", help="redis://… or sqlite:///path (default: start a private redis-server)"

@@ -13,6 +13,7 @@ import sqlite3
 
 from ...errors import BackendError, BackendUnavailableError, SchemaError, ScriptError
 from . import schema
+from .checkpoint import RESTART_AT_BYTES
 from .url import SQLiteTarget
 
 # Primary result codes (the low byte of an extended code).
@@ -46,6 +47,8 @@ def open_connection(target: SQLiteTarget) -> sqlite3.Connection:
                 " conveyor needs WAL so that workers and producers do not block each other"
             )
         conn.execute(f"PRAGMA synchronous = {target.synchronous.upper()}")
+        # A rewound log is cut back to this size by the next commit (see checkpoint.py).
+        conn.execute(f"PRAGMA journal_size_limit = {RESTART_AT_BYTES}")
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA cache_size = -16000")
         if needs_setup:

@@ -85,7 +85,9 @@ class DatabaseThread:
         )
 
     async def close(self) -> None:
-        """Close the connection on its own thread; a later call opens a new one."""
+        """Close the connection on its own thread; a later call opens a new one. For the
+        process's last backend on the file this also waits for the checkpointer's closing
+        TRUNCATE checkpoint (see :mod:`.checkpoint`), so the log is empty on return."""
         session, self._session = self._session, None
         if session is None:
             return
@@ -115,16 +117,7 @@ def _run(
         try:
             if begin is None:
                 return fn(conn, *args)
-            conn.execute(begin)
-            try:
-                result = fn(conn, *args)
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-            if session.checkpointer is not None:
-                session.checkpointer.committed()
-            return result
+            return _transaction(session, conn, fn, args, begin)
         except sqlite3.OperationalError as exc:
             _rollback(conn)
             if not _is_busy(exc):
@@ -143,6 +136,33 @@ def _run(
         except sqlite3.Error as exc:
             _rollback(conn)
             raise translate(exc, target) from exc
+
+
+def _transaction(
+    session: _Session,
+    conn: sqlite3.Connection,
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    begin: str,
+) -> T:
+    """``fn`` in one transaction, through the checkpointer's gate (see checkpoint.py)."""
+    checkpointer = session.checkpointer
+    if checkpointer is not None:
+        checkpointer.gate.enter()
+    try:
+        conn.execute(begin)
+        try:
+            result = fn(conn, *args)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+    finally:
+        if checkpointer is not None:
+            checkpointer.gate.leave()
+    if checkpointer is not None:
+        checkpointer.committed()
+    return result
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
