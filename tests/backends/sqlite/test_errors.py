@@ -115,3 +115,18 @@ async def test_a_directory_that_cannot_be_created_is_a_clear_error(shared_dir: P
     outcome = run_without_privileges(TRY_ADD, f"sqlite:///{shared_dir}/sub/conveyor.db")
     assert outcome["error"] == BackendError.__name__
     assert "cannot create the directory" in outcome["message"]
+
+
+async def test_a_value_sqlite_cannot_bind_is_a_script_error_and_changes_nothing(
+    producer: Queue,
+) -> None:
+    """The engine's option limits keep such values out; if one slips through the seam it
+    is conveyor's error, in one rolled-back transaction, not a bare OverflowError."""
+    from conveyor import ScriptError
+    from conveyor.backends.base import NewJob
+
+    sound = NewJob("work", b"1", b"{}")
+    too_far = NewJob("work", b"2", b"{}", delay_ms=2**70)
+    with pytest.raises(ScriptError, match="nothing was changed"):
+        await producer.backend.add(producer.name, [sound, too_far], 0)
+    assert sum((await producer.counts()).values()) == 0

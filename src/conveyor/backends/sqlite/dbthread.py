@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ...errors import ScriptError
 from . import checkpoint
 from .connection import open_connection, translate
 from .url import SQLiteTarget
@@ -136,6 +137,12 @@ def _run(
         except sqlite3.Error as exc:
             _rollback(conn)
             raise translate(exc, target) from exc
+        except (OverflowError, ValueError, TypeError) as exc:  # a value sqlite3 cannot bind
+            _rollback(conn)
+            raise ScriptError(
+                f"SQLite could not take a value conveyor passed on {target.path}: {exc};"
+                " nothing was changed"
+            ) from exc
 
 
 def _transaction(
