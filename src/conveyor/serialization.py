@@ -70,11 +70,16 @@ def dumps(value: Any, root: str = "value") -> bytes:
     silently write as ``null``), objects with no JSON form, reference cycles.
     """
     raw = to_json(value, root)
+    if value is None or type(value) in _NO_FLOATS:  # the common results: nothing to check
+        return raw
     if b"null" in raw and not _null_only_for_none(raw, value):
         reason = first_non_finite(value, root)
         if reason is not None:
             raise SerializationError(reason)
     return raw
+
+
+_NO_FLOATS = frozenset({str, int, bool})
 
 
 def _null_only_for_none(raw: bytes, value: Any) -> bool:

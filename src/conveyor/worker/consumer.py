@@ -8,7 +8,6 @@ when idle, the loop blocks on the backend's wake-up instead of polling.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import threading
@@ -278,7 +277,6 @@ class Consumer:
             return
         self.busy += 1
         held.task = asyncio.ensure_future(self.execute(job))
-        held.task.add_done_callback(functools.partial(self._observe, job))
 
     def _fail_damaged(self, job: FetchedJob) -> None:
         """A record that cannot be run fails alone, at once; the rest of its batch runs."""
@@ -293,13 +291,17 @@ class Consumer:
         self.outbox.append(outcome)
         self.changed.set()
 
-    def _observe(self, job: FetchedJob, task: asyncio.Task[None]) -> None:
-        """Retrieve the end of a job's task: an exception that escaped ``execute`` (a bug
-        in the worker itself) fails the job with a reason instead of going unobserved."""
-        if task.cancelled() or task.exception() is None:
-            return
-        error = task.exception()
-        assert error is not None
+    async def execute(self, job: FetchedJob) -> None:
+        """Run one attempt and queue its outcome. Never raises: an exception escaping the
+        attempt (a bug in the worker itself) fails the job with a reason instead of going
+        unobserved in its task. (A try here costs nothing; a done-callback per task
+        cost two event-loop callbacks per job.)"""
+        try:
+            await self._execute(job)
+        except Exception as error:
+            self._unhandled(job, error)
+
+    def _unhandled(self, job: FetchedJob, error: Exception) -> None:
         log.error(
             "job %s in %s could not be handled by the worker; failing it",
             job.job_id,
@@ -310,7 +312,7 @@ class Consumer:
         self.outbox.append(outcomes.unhandled(job, error, self.worker.clock.now_ms()))
         self.changed.set()
 
-    async def execute(self, job: FetchedJob) -> None:
+    async def _execute(self, job: FetchedJob) -> None:
         started = time.perf_counter()
         clock = self.worker.clock
         outcome: Outcome | None = None
@@ -343,7 +345,7 @@ class Consumer:
                     if self.worker.hooks:
                         await self.worker.before_job(ctx)
                     result = await self.worker.runner.run(task, ctx)
-                outcome = outcomes.completed(job, options, result, now_ms=clock.now_ms())
+                outcome = outcomes.completed(job, options, result, clock=clock.now_ms)
                 if outcome.action == "fail":  # the result cannot be stored: a failure
                     error = SerializationError(outcome.reason)
                     report = self._failed(job, options, outcome, error, started)

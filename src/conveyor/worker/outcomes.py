@@ -53,21 +53,21 @@ def _delay_ms(seconds: float) -> int:
 
 
 def completed(
-    job: FetchedJob, options: JobOptions, result: Any, *, now_ms: int = 0
+    job: FetchedJob, options: JobOptions, result: Any, *, clock: Callable[[], int] = lambda: 0
 ) -> Outcome:
     """A completed attempt, storing the result's JSON form (see ``serialization.dumps``).
 
     A result JSON cannot hold (NaN, an object with no JSON form, a cycle) fails the job
     at once instead: the handler's side effects have happened, and running it again
-    would repeat them for a result that still could not be stored. ``now_ms`` dates that
-    failure's error record (0 when the caller does not pass the clock).
+    would repeat them for a result that still could not be stored. ``clock`` dates that
+    failure's error record (read only then: most results are stored).
     """
     try:
         encoded = dumps(result, "result")
     except SerializationError as exc:
         error = SerializationError(f"the handler's return value cannot be stored as JSON: {exc}")
         error.__cause__ = exc
-        return failed(job, options, error, now_ms, strategies={})
+        return failed(job, options, error, clock(), strategies={})
     return Outcome(
         job.job_id,
         job.token,
