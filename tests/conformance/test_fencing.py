@@ -113,7 +113,11 @@ async def test_worker_that_lost_its_lease_cannot_finish(queue: Queue) -> None:
             ended.set()
 
     added = await queue.add("slow", None)
-    one = WorkerSettings(concurrency=1, lease=1.0, stalled_interval=0.3, block_timeout=0.5)
+    # max_stalled is high for the worker's own stalled checks too: they race the test's
+    # rounds, and a job failed for stalling could never be taken by `other`.
+    one = WorkerSettings(
+        concurrency=1, lease=1.0, stalled_interval=0.3, block_timeout=0.5, max_stalled=100
+    )
     other = lease("other")
     async with Worker(queue, settings=one) as worker:
         await until_state(added, "active")
