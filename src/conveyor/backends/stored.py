@@ -8,11 +8,7 @@ and never takes the batch or the page it came in with down with it.
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from .base import FetchedJob
-
-T = TypeVar("T")
 
 
 class FieldReader:

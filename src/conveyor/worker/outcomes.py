@@ -9,7 +9,7 @@ from typing import Any
 
 from ..backends.base import FetchedJob, Outcome
 from ..errors import ConfigurationError, PayloadError, SerializationError
-from ..options import MAX_DURATION_S, Backoff, JobOptions, retention_ms
+from ..options import MAX_DURATION_S, Backoff, JobOptions, RetentionMs, retention_ms
 from ..serialization import dumps
 from ..signals import Retry, UnrecoverableError
 
@@ -111,15 +111,7 @@ def failed(
             reason = f"{reason} (and the backoff strategy failed: {describe(exc)})"
             final = True
     if final:
-        return Outcome(
-            job.job_id,
-            job.token,
-            "fail",
-            attempts,
-            reason=reason,
-            error=record,
-            retention=retention_ms(options.remove_on_fail),
-        )
+        return _fail(job, attempts, reason, record, retention_ms(options.remove_on_fail))
     return Outcome(
         job.job_id, job.token, "retry", attempts, reason=reason, error=record, retry_delay_ms=delay
     )
@@ -147,12 +139,12 @@ def _given_up(job: FetchedJob, reason: str, kind: str, stack: str, now_ms: int) 
     record = dumps(
         {"attempt": attempts, "type": kind, "message": reason, "stack": stack, "at": now_ms}
     )
+    return _fail(job, attempts, reason, record, _DEFAULT_FAIL_RETENTION)
+
+
+def _fail(
+    job: FetchedJob, attempts: int, reason: str, record: bytes, retention: RetentionMs
+) -> Outcome:
     return Outcome(
-        job.job_id,
-        job.token,
-        "fail",
-        attempts,
-        reason=reason,
-        error=record,
-        retention=_DEFAULT_FAIL_RETENTION,
+        job.job_id, job.token, "fail", attempts, reason=reason, error=record, retention=retention
     )
