@@ -14,13 +14,15 @@ from conveyor.backends.redis.hot import HotChannel
 
 async def test_concurrent_adds_each_get_their_own_reply(redis_url: str, queue_name: str) -> None:
     queue = Queue(queue_name, url=redis_url)
-    handles = await asyncio.gather(*(queue.add("job", {"n": n}) for n in range(300)))
-    assert len({h.id for h in handles}) == 300
-    for n, handle in enumerate(handles):
-        stored = await queue.get_job(handle.id)
-        assert stored is not None
-        assert stored.data == {"n": n}
-    await queue.close()
+    try:
+        handles = await asyncio.gather(*(queue.add("job", {"n": n}) for n in range(300)))
+        assert len({h.id for h in handles}) == 300
+        for n, handle in enumerate(handles):
+            stored = await queue.get_job(handle.id)
+            assert stored is not None
+            assert stored.data == {"n": n}
+    finally:
+        await queue.close()
 
 
 async def test_a_cancelled_call_does_not_shift_the_replies_of_others(redis_url: str) -> None:

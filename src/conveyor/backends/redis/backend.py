@@ -226,9 +226,16 @@ class RedisBackend(Backend):
             )
         raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
         if queue not in self._registered:
-            async with _translated(self.url):
-                await self._client.sadd(registry_key(self.prefix), queue)
+            # Marked before the SADD so that a burst of first adds (a gather of hundreds)
+            # sends one, not one per caller: each would take a pooled connection, and
+            # redis-py >= 8 refuses a pool's 101st ("Too many connections").
             self._registered.add(queue)
+            try:
+                async with _translated(self.url):
+                    await self._client.sadd(registry_key(self.prefix), queue)
+            except BaseException:
+                self._registered.discard(queue)  # the next add registers it
+                raise
         return [AddResult(_text(raw[i]), raw[i + 1] == 1) for i in range(0, len(raw), 2)]
 
     # -- working -------------------------------------------------------------------

@@ -146,5 +146,5 @@ def _sentinel_master(parts: Any) -> tuple[Redis, list[Redis]]:
     if parts.scheme.startswith("rediss"):
         kwargs["ssl"] = True
     sentinel_kwargs = {"password": options.get("sentinel_password")} if options else None
-    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs, **_COMMON)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs, **_COMMON)  # type: ignore[no-untyped-call, unused-ignore]
     return sentinel.master_for(service, **kwargs), list(sentinel.sentinels)
