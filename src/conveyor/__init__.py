@@ -21,6 +21,7 @@ from .errors import (
     SchemaError,
     ScriptError,
     SerializationError,
+    UnknownJobNameError,
     ValidationError,
 )
 from .job import AttemptError, Job
@@ -71,6 +72,7 @@ __all__ = [
     "SerializationError",
     "SyncJobContext",
     "Task",
+    "UnknownJobNameError",
     "UnrecoverableError",
     "ValidationError",
     "Worker",

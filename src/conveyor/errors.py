@@ -5,6 +5,7 @@ The tree::
     ConveyorError
     ├── ConfigurationError            bad URL, bad option, bad setting
     │   └── InvalidOptionsError       a job option that cannot be honoured
+    │       └── UnknownJobNameError   a job name the queue has no handler for
     ├── BackendError                  the storage refused or went away
     │   ├── BackendUnavailableError   cannot connect / connection lost
     │   │   └── AmbiguousResultError  lost after the request was sent: it may have been applied
@@ -40,6 +41,22 @@ class ConfigurationError(ConveyorError):
 
 class InvalidOptionsError(ConfigurationError):
     """A job option is out of range or unknown; the job was not stored."""
+
+
+class UnknownJobNameError(InvalidOptionsError):
+    """``add`` named a job the queue has no handler or declaration for: a typo caught at
+    the producer, not as a failed job on the worker. A queue with no handlers registered
+    in this process (a producer that does not import them) checks nothing; one with some
+    learns the names handled elsewhere from ``Queue.declare``."""
+
+    def __init__(self, *, queue: str, job_name: str, known: list[str]):
+        super().__init__(
+            f"queue {queue!r} has no job named {job_name!r} (it knows: {', '.join(known)});"
+            " a name handled by another process can be declared: queue.declare(name)"
+        )
+        self.queue = queue
+        self.job_name = job_name
+        self.known = known
 
 
 class BackendError(ConveyorError):

@@ -36,11 +36,24 @@ class Job(Generic[R]):
     ``R`` is the type of the handler's return value, so ``await job.wait()`` is typed.
     """
 
-    __slots__ = ("_record", "queue")
+    __slots__ = ("_record", "created", "queue")
 
-    def __init__(self, queue: Queue, record: JobRecord) -> None:
+    def __init__(self, queue: Queue, record: JobRecord, *, created: bool | None = None) -> None:
         self.queue = queue
         self._record = record
+        self.created = created
+        """From ``add``/``add_bulk``: True when this call stored the job, False when a job
+        with the caller's ``job_id`` already existed and was returned instead (in whatever
+        state it is: completed, even). None on handles read with ``get_job``/``get_jobs``.
+
+        A sync that must run again although an earlier one with the same id finished
+        checks it::
+
+            job = await queue.add("sync", data, job_id=f"sync-{store}")
+            if not job.created and job.state in ("completed", "failed"):
+                await job.remove()  # or pick another id: the old run's result stays
+                job = await queue.add("sync", data, job_id=f"sync-{store}")
+        """
 
     def __repr__(self) -> str:
         return f"<Job {self.queue.name}/{self.id} {self.name!r} {self.state}>"
@@ -119,8 +132,16 @@ class Job(Generic[R]):
 
     @property
     def errors(self) -> list[AttemptError]:
-        """One entry per failed attempt, oldest first (stack traces included)."""
-        return [AttemptError(**loads(raw)) for raw in self._record.errors]
+        """One entry per failed attempt, oldest first (stack traces included).
+
+        ``attempt`` counts every attempt of the job, across manual retries (a retry gives
+        a fresh set of attempts, so ``attempts_made`` starts again from 0): the backends
+        keep every record in order, so an entry's place is its number.
+        """
+        return [
+            AttemptError(**{**loads(raw), "attempt": number})
+            for number, raw in enumerate(self._record.errors, 1)
+        ]
 
     @property
     def stacktrace(self) -> str | None:

@@ -10,7 +10,7 @@ from . import payloads
 from .backends import from_url
 from .backends.base import Backend, JobRecord, NewJob
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import ConfigurationError, InvalidOptionsError, Refusal
+from .errors import ConfigurationError, InvalidOptionsError, Refusal, UnknownJobNameError
 from .events import EventStream
 from .job import Job
 from .options import (
@@ -87,6 +87,8 @@ class Queue:
         self.max_payload_bytes = max_payload_bytes
         self.clock = clock
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.declared: set[str] = set()
+        """Job names handled by other processes, accepted by ``add`` (see ``declare``)."""
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r} on {self.backend.url}>"
@@ -111,6 +113,21 @@ class Queue:
         self.tasks[name] = task
         return task
 
+    def declare(self, *names: str) -> None:
+        """Accept ``names`` in ``add`` although no handler for them is registered here.
+
+        A queue whose handlers are registered in this process refuses other names with
+        ``UnknownJobNameError`` (a typo would otherwise fail later, on the worker, as an
+        unknown job). A producer that registers some handlers and adds jobs that workers
+        elsewhere handle declares those::
+
+            reports.declare("rebuild_sitemap", "refresh_fx_rates")
+        """
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise ConfigurationError(f"a job name is a non-empty string, got {name!r}")
+        self.declared.update(names)
+
     def payload_type(self, job_name: str) -> type[Any] | None:
         task = self.tasks.get(job_name)
         return None if task is None else task.payload
@@ -124,6 +141,9 @@ class Queue:
     ) -> tuple[NewJob, JobOptions]:
         if not isinstance(name, str) or not name:
             raise InvalidOptionsError(f"job name must be a non-empty string, got {name!r}")
+        if self.tasks and name not in self.tasks and name not in self.declared:
+            known = sorted([*self.tasks, *self.declared])
+            raise UnknownJobNameError(queue=self.name, job_name=name, known=known)
         if job_id is not None and (not isinstance(job_id, str) or not job_id or job_id.isdigit()):
             raise InvalidOptionsError(
                 f"job_id must be a non-empty string that is not all digits (those are"
@@ -157,7 +177,7 @@ class Queue:
             delay_ms=new.delay_ms,
             priority=new.priority,
         )
-        return Job(self, record)
+        return Job(self, record, created=True)
 
     async def add(
         self,
@@ -168,7 +188,7 @@ class Queue:
         **options: Unpack[JobOverrides],
     ) -> Job[Any]:
         """Store one job (one round trip). With a ``job_id`` that already exists, nothing
-        is stored and the existing job is returned."""
+        is stored and the existing job is returned; ``job.created`` tells the two apart."""
         new, _ = self._new_job(name, data, job_id, options)
         now = self.clock.now_ms()
         (result,) = await self.backend.add(self.name, [new], now)
@@ -178,7 +198,8 @@ class Queue:
         return self._handle(new, result.job_id, now)
 
     async def add_bulk(self, jobs: Iterable[BulkJob]) -> list[Job[Any]]:
-        """Store many jobs in one atomic step: all of them, or none."""
+        """Store many jobs in one atomic step: all of them, or none; each handle's
+        ``created`` says whether this call stored it."""
         entries = [self._new_job(j.name, j.data, j.job_id, j.options)[0] for j in jobs]
         if not entries:
             return []
@@ -197,7 +218,7 @@ class Queue:
         record = await self.backend.get_job(self.name, job_id)
         if record is None:  # removed between the add and this read
             raise Refusal.JOB_NOT_FOUND.error(queue=self.name, job_id=job_id, action="read")
-        return Job(self, record)
+        return Job(self, record, created=False)
 
     # -- reading ---------------------------------------------------------------------
     async def get_job(self, job_id: str) -> Job[Any] | None:

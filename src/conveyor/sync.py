@@ -156,4 +156,5 @@ async def _twin(queue: Queue) -> Queue:
         clock=queue.clock,
     )
     twin.tasks = queue.tasks
+    twin.declared = queue.declared
     return twin

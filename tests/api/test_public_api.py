@@ -15,7 +15,8 @@ EXPECTED = {
     "JobContext", "JobError", "JobFailedError", "JobNotFoundError", "JobOptions", "JobReport",
     "JobState", "KeepJobs", "LockLostError", "ManualClock", "PayloadError",
     "PayloadTooLargeError", "ProcessJob", "Queue", "Retry", "SchemaError", "ScriptError",
-    "SerializationError", "SyncJobContext", "Task", "UnrecoverableError", "ValidationError",
+    "SerializationError", "SyncJobContext", "Task", "UnknownJobNameError", "UnrecoverableError",
+    "ValidationError",
     "Worker", "WorkerHooks", "WorkerSettings",
 }
 

@@ -6,7 +6,14 @@ from collections.abc import Callable
 
 import pytest
 
-from conveyor import BulkJob, InvalidOptionsError, JobContext, Queue, Worker
+from conveyor import (
+    BulkJob,
+    InvalidOptionsError,
+    JobContext,
+    Queue,
+    UnknownJobNameError,
+    Worker,
+)
 
 from .helpers import FAST, total
 
@@ -41,8 +48,10 @@ async def test_add_returns_a_handle_matching_the_stored_job(queue: Queue) -> Non
 async def test_caller_job_id_makes_add_idempotent(queue: Queue) -> None:
     first = await queue.add("noop", {"v": 1}, job_id="order-42")
     assert first.id == "order-42"
+    assert first.created is True
     second = await queue.add("noop", {"v": 2}, job_id="order-42", priority=7)
     assert second.id == "order-42"
+    assert second.created is False, "the handle says this add stored nothing"
     assert second.data == {"v": 1}, "the existing job is returned unchanged"
     assert second.priority == 0
     counts = await queue.counts()
@@ -59,6 +68,7 @@ async def test_caller_job_id_returns_existing_job_in_its_current_state(queue: Qu
     async with Worker(queue, settings=FAST):
         assert await job.wait(timeout=10) == 5
     again = await queue.add("echo", 6, job_id="once")
+    assert again.created is False
     assert again.state == "completed"
     assert again.result == 5
     assert total(await queue.counts()) == 1
@@ -89,6 +99,8 @@ async def test_bulk_add_with_existing_id_returns_existing(queue: Queue) -> None:
     jobs = await queue.add_bulk([BulkJob("noop", "a"), BulkJob("noop", "new", job_id="dup")])
     assert jobs[1].id == "dup"
     assert jobs[1].data == "old"
+    assert [j.created for j in jobs] == [True, False]
+    assert (await queue.get_job("dup")).created is None  # type: ignore[union-attr]
     assert total(await queue.counts()) == 2
 
 
@@ -138,4 +150,26 @@ async def test_bulk_add_with_the_same_new_id_twice_stores_one(queue: Queue) -> N
     )
     assert [j.id for j in jobs] == ["x", "x"]
     assert [j.data for j in jobs] == ["first", "first"]
+    assert [j.created for j in jobs] == [True, False]
     assert total(await queue.counts()) == 1
+
+
+async def test_a_name_the_queue_does_not_know_is_refused_at_the_producer(queue: Queue) -> None:
+    @queue.job()
+    async def sync_supplier(job: JobContext[None]) -> None:
+        return None
+
+    with pytest.raises(UnknownJobNameError, match="sync_suplier") as caught:
+        await queue.add("sync_suplier", None)
+    assert caught.value.known == ["sync_supplier"]
+    with pytest.raises(UnknownJobNameError):
+        await queue.add_bulk([BulkJob("sync_supplier"), BulkJob("sync_suplier")])
+    assert total(await queue.counts()) == 0, "nothing was stored"
+    queue.declare("rebuild_sitemap")  # handled by workers elsewhere
+    assert (await queue.add("rebuild_sitemap", None)).created
+    assert (await queue.add("sync_supplier", None)).created
+
+
+async def test_a_queue_without_handlers_accepts_any_name(queue: Queue) -> None:
+    assert not queue.tasks
+    assert (await queue.add("anything_at_all", None)).created

@@ -242,8 +242,8 @@ async def test_drain_with_delayed(queue: Queue) -> None:
 async def test_drain_paused_queue_and_leave_active(queue: Queue) -> None:
     async with holding(queue) as (_, held):
         await queue.pause()
-        await queue.add("noop", 1)
-        await queue.add("noop", 2)
+        await queue.add("held", 1)
+        await queue.add("held", 2)
         assert await queue.drain() == 2
         assert (await queue.counts())["paused"] == 0
         assert await held.get_state() == "active"
@@ -321,7 +321,7 @@ async def test_obliterate_removes_everything(queue: Queue) -> None:
         for job_id in members:
             assert await queue.get_job(job_id) is None
     assert not await queue.is_paused(), "an obliterated queue starts afresh"
-    job = await queue.add("noop", None)
+    job = await queue.add("ok", None)
     assert job.state == "waiting"
 
 
@@ -342,6 +342,15 @@ async def test_obliterate_many_jobs(queue: Queue) -> None:
     await queue.add_bulk([BulkJob("noop", i) for i in range(12_000)])
     await queue.obliterate()
     assert total(await queue.counts()) == 0
+
+
+async def test_generated_ids_never_repeat_after_obliterate(queue: Queue) -> None:
+    before = {job.id for job in await queue.add_bulk([BulkJob("noop", i) for i in range(3)])}
+    await queue.obliterate()
+    assert queue.name not in await queue.backend.queues(), "an obliterated queue is unlisted"
+    after = await queue.add("noop", None)
+    assert after.id not in before, f"id {after.id} was given again after obliterate"
+    assert int(after.id) > max(int(i) for i in before)
 
 
 # -- remove ---------------------------------------------------------------------------
@@ -408,6 +417,23 @@ async def test_retry_one_failed_job(queue: Queue) -> None:
     assert job.attempts_made == 1, "a retried job gets a fresh set of attempts"
     assert job.failed_reason is None
     assert await other.get_state() == "failed"
+
+
+async def test_error_history_numbers_attempts_across_manual_retries(queue: Queue) -> None:
+    @queue.job()
+    async def down(job: JobContext[None]) -> None:
+        raise RuntimeError(f"down on run {job.attempts_made + 1}")
+
+    job = await queue.add("down", None, attempts=2)
+    async with Worker(queue, settings=FAST):
+        with pytest.raises(JobFailedError):
+            await job.wait(timeout=10)
+        assert await queue.retry(job.id) == 1
+        with pytest.raises(JobFailedError):
+            await job.wait(timeout=10)
+    await job.refresh()
+    assert [e.attempt for e in job.errors] == [1, 2, 3, 4]
+    assert [e.message for e in job.errors] == ["down on run 1", "down on run 2"] * 2
 
 
 async def test_retry_all_failed_jobs(queue: Queue) -> None:

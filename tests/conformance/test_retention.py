@@ -215,6 +215,7 @@ async def test_dead_letter_for_unrecoverable_and_removed_failures(
     queue = make_queue()
     dlq = make_queue()
     register(queue)
+    queue.declare("missing-handler")
     async with Worker(queue, settings=FAST):
         job = await queue.add(
             "missing-handler", "x", attempts=5, dead_letter=dlq.name, remove_on_fail=True

@@ -261,6 +261,7 @@ async def test_unknown_job_name_fails_at_once_and_keeps_reason(queue: Queue) -> 
     async def known(job: JobContext[None]) -> None:
         return None
 
+    queue.declare("mystery")  # as if added by a producer that knows a name we do not
     job = await queue.add("mystery", {"x": 1}, attempts=5)
     async with Worker(queue, settings=FAST):
         with pytest.raises(JobFailedError, match="mystery"):

@@ -4,7 +4,9 @@
   ARGV[1] 1 to proceed although jobs are active   ARGV[2] jobs to delete in this call
   The queue is paused by the first call so nothing starts while chunks are deleted.
   Returns how many jobs remain (call again until 0), or -3 when jobs are active and
-  ARGV[1] is not 1.
+  ARGV[1] is not 1. The id counter (base .. 'id') is kept: generated ids never repeat on
+  a backend, so an id that outlives the queue (in a log, a parent's record, a caller's
+  table) cannot name a new job.
 ]]
 --@include delete_jobs
 local base = KEYS[1]
@@ -40,7 +42,7 @@ if budget > 0 then
   redis.call('DEL', KEYS[3])
 end
 if budget > 0 then
-  redis.call('DEL', base .. 'id', base .. 'pc', base .. 'events', base .. 'marker',
+  redis.call('DEL', base .. 'pc', base .. 'events', base .. 'marker',
     base .. 'stalled-check', KEYS[2])
   return 0
 end

@@ -3,7 +3,9 @@
 
 Arguments: queue, force (proceed although jobs are active), jobs to delete in this call.
 The queue is paused by the first call so nothing starts while chunks are deleted; the
-last call deletes the queue's row (counters, marker, guard), events, leases and logs.
+last call deletes events, leases, logs and counts, and resets the queue's row but for
+``next_id`` and ``marker``: generated ids never repeat (as Redis keeps its id key), and
+an idle worker's wake-up watch still sees the marker move.
 Returns how many jobs remain (call again until 0), or -3 when jobs are active and
 ``force`` is false.
 """
@@ -37,7 +39,11 @@ def obliterate(conn: sqlite3.Connection, queue: str, force: bool, budget: int) -
         ("logs", "queue"),
         ("job_errors", "queue"),
         ("state_counts", "queue"),
-        ("queues", "name"),
     ):
         conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (queue,))
+    conn.execute(
+        "UPDATE queues SET listed = 0, paused = 0, back_seq = 0, front_seq = 1, prio_seq = 0,"
+        " event_count = 0, stalled_check_until = 0 WHERE name = ?",
+        (queue,),
+    )
     return 0
