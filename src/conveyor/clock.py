@@ -11,9 +11,14 @@ from collections.abc import Callable
 
 
 class Clock:
-    """Wall-clock milliseconds since the epoch."""
+    """Wall-clock milliseconds since the epoch: what queues and workers use by default.
+
+    Subclass it to run the engine on another time source; ``subscribe`` lets workers
+    wake when that time jumps instead of waiting for their next poll.
+    """
 
     def now_ms(self) -> int:
+        """The time now in whole milliseconds since the epoch, as passed to every backend call."""
         return time.time_ns() // 1_000_000
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -22,21 +27,29 @@ class Clock:
 
 
 class ManualClock(Clock):
-    """A clock that moves only when told to (for tests and simulations)."""
+    """A clock that moves only when told to (for tests and simulations).
+
+    Give the same clock to the queue and the worker: delays, backoffs and retention then
+    follow ``advance`` rather than the wall clock, and a test never sleeps to wait for them.
+    It starts at the wall clock's now, or at ``start_ms``.
+    """
 
     def __init__(self, start_ms: int | None = None) -> None:
         self._now = time.time_ns() // 1_000_000 if start_ms is None else start_ms
         self._listeners: list[Callable[[], None]] = []
 
     def now_ms(self) -> int:
+        """The time it was last moved to; it does not change on its own."""
         return self._now
 
     def advance(self, seconds: float) -> None:
+        """Move time forward and wake every subscriber (workers look for due jobs)."""
         self._now += round(seconds * 1000)
         for listener in list(self._listeners):
             listener()
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` after every ``advance``; returns an unsubscribe function."""
         self._listeners.append(callback)
         return lambda: self._listeners.remove(callback)
 

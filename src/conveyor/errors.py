@@ -23,7 +23,7 @@ The tree::
         (and ``TimeoutError`` from the standard library when ``wait`` times out)
 
 Signals a handler raises to steer its own job are not errors and live apart, in
-:mod:`conveyor.signals`.
+``conveyor.signals``.
 """
 
 from __future__ import annotations
@@ -55,8 +55,11 @@ class UnknownJobNameError(InvalidOptionsError):
             " a name handled by another process can be declared: queue.declare(name)"
         )
         self.queue = queue
+        """The queue's name."""
         self.job_name = job_name
+        """The name ``add`` was given."""
         self.known = known
+        """The names the queue accepts (registered and declared), sorted."""
 
 
 class BackendError(ConveyorError):
@@ -89,8 +92,11 @@ class JobError(ConveyorError):
     def __init__(self, message: str, *, queue: str, job_id: str, state: str | None = None):
         super().__init__(message)
         self.queue = queue
+        """The queue's name."""
         self.job_id = job_id
+        """The id of the job the operation was refused for."""
         self.state = state
+        """The job's state when that explains the refusal (``InvalidStateError``), else None."""
 
 
 class JobNotFoundError(JobError):
@@ -119,7 +125,9 @@ class PayloadTooLargeError(PayloadError):
     def __init__(self, size: int, limit: int):
         super().__init__(f"payload is {size} bytes, over the limit of {limit} bytes")
         self.size = size
+        """The encoded payload's size in bytes."""
         self.limit = limit
+        """The queue's ``max_payload_bytes``."""
 
 
 class ValidationError(PayloadError):
@@ -128,6 +136,7 @@ class ValidationError(PayloadError):
     def __init__(self, message: str, *, job_name: str):
         super().__init__(f"payload for job {job_name!r} is invalid: {message}")
         self.job_name = job_name
+        """The job name whose declared payload type refused the payload."""
 
 
 class JobFailedError(ConveyorError):
@@ -136,8 +145,11 @@ class JobFailedError(ConveyorError):
     def __init__(self, *, queue: str, job_id: str, reason: str):
         super().__init__(f"job {job_id} in queue {queue!r} failed: {reason}")
         self.queue = queue
+        """The queue's name."""
         self.job_id = job_id
+        """The failed job's id."""
         self.reason = reason
+        """The job's ``failed_reason`` (``ValueError: ...``)."""
 
 
 class Refusal(enum.IntEnum):

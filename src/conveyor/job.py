@@ -21,13 +21,18 @@ _FINAL_EVENTS = frozenset({"completed", "failed", "removed"})
 
 @dataclass(frozen=True, slots=True)
 class AttemptError:
-    """What went wrong in one attempt, kept on the job for every attempt."""
+    """What went wrong in one attempt, kept on the job for every attempt (``Job.errors``)."""
 
     attempt: int
+    """The attempt's number, from 1."""
     type: str
+    """The exception's class name (``ValueError``)."""
     message: str
+    """``str()`` of the exception."""
     stack: str
+    """The formatted traceback (at most its last 16,384 characters)."""
     at: int
+    """When the attempt failed, in ms since the epoch."""
 
 
 class Job(Generic[R]):
@@ -40,6 +45,7 @@ class Job(Generic[R]):
 
     def __init__(self, queue: Queue, record: JobRecord, *, created: bool | None = None) -> None:
         self.queue = queue
+        """The queue the job is in; the handle's calls go through it."""
         self._record = record
         self.created = created
         """From ``add``/``add_bulk``: True when this call stored the job, False when a job
@@ -60,10 +66,12 @@ class Job(Generic[R]):
 
     @property
     def id(self) -> str:
+        """The job's id in its queue: generated (all digits) or the caller's ``job_id``."""
         return self._record.job_id
 
     @property
     def name(self) -> str:
+        """The job name, which picks the handler."""
         return self._record.name
 
     @property
@@ -78,18 +86,22 @@ class Job(Generic[R]):
 
     @property
     def raw_data(self) -> bytes:
+        """The payload as stored (JSON bytes), for a reader that has no payload type."""
         return self._record.data
 
     @property
     def options(self) -> JobOptions:
+        """The options stored with the job: the queue's defaults with the add's overrides."""
         return load_options(self._record.options)
 
     @property
     def attempts_made(self) -> int:
+        """Attempts that have ended (0 until the first one ends; ``retry()`` resets it)."""
         return self._record.attempts_made
 
     @property
     def stalled_count(self) -> int:
+        """How often the job was recovered after its worker's lease lapsed."""
         return self._record.stalled_count
 
     @property
@@ -99,14 +111,28 @@ class Job(Generic[R]):
 
     @property
     def processed_on(self) -> int | None:
+        """When the latest attempt started, in ms since the epoch; None before the first."""
         return self._record.processed_on
 
     @property
     def finished_on(self) -> int | None:
+        """When the job completed or failed for good, in ms since the epoch, else None."""
         return self._record.finished_on
 
     @property
+    def due_on(self) -> int | None:
+        """When a delayed job becomes due, in ms since the epoch (after a retry's backoff,
+        too); None when the job was not delayed when last read."""
+        record = self._record
+        if record.state != "delayed":
+            return None
+        if record.due_on is not None:
+            return record.due_on
+        return record.timestamp + record.delay_ms  # a handle fresh from ``add``
+
+    @property
     def priority(self) -> int:
+        """0 (none) or the job's priority: lower numbers are taken sooner."""
         return self._record.priority
 
     @property
@@ -117,6 +143,7 @@ class Job(Generic[R]):
 
     @property
     def failed_reason(self) -> str | None:
+        """Why the latest attempt failed (``ValueError: ...``), or None."""
         return self._record.failed_reason
 
     @property
@@ -127,6 +154,7 @@ class Job(Generic[R]):
 
     @property
     def progress(self) -> Any:
+        """The latest value the handler passed to ``update_progress``, else None."""
         raw = self._record.progress
         return None if raw is None else loads(raw)
 
@@ -150,6 +178,10 @@ class Job(Generic[R]):
         return errors[-1].stack if errors else None
 
     async def refresh(self) -> Job[R]:
+        """Read the job again, updating this handle in place (and returning it).
+
+        Raises ``JobNotFoundError`` once the job is gone (removed, or trimmed by retention).
+        """
         record = await self.queue.backend.get_job(self.queue.name, self.id)
         if record is None:
             raise JobNotFoundError(
@@ -161,24 +193,33 @@ class Job(Generic[R]):
         return self
 
     async def get_state(self) -> JobState:
+        """Read the job again and return its state now."""
         return (await self.refresh()).state
 
     async def logs(self, offset: int = 0, limit: int = 1000) -> list[str]:
+        """The lines the handler logged (``job.log``), oldest first; only the newest
+        ``WorkerSettings.log_keep`` lines are kept."""
         return await self.queue.backend.get_logs(self.queue.name, self.id, offset, limit)
 
     async def remove(self) -> None:
+        """``queue.remove(job.id)``: delete the job and its logs (not while it runs)."""
         await self.queue.remove(self.id)
 
     async def retry(self) -> None:
+        """``queue.retry(job.id)``: run a failed job again, with a fresh set of attempts."""
         await self.queue.retry(self.id)
 
     async def promote(self) -> None:
+        """``queue.promote(job.id)``: make a delayed job ready now."""
         await self.queue.promote(self.id)
 
     async def change_priority(self, priority: int) -> None:
+        """``queue.change_priority(job.id, priority)``."""
         await self.queue.change_priority(self.id, priority)
 
     async def update_data(self, data: Any) -> None:
+        """``queue.update_data(job.id, data)``: replace the payload (``data`` of this
+        handle is refreshed with ``refresh()``)."""
         await self.queue.update_data(self.id, data)
 
     async def wait(self, timeout: float | None = None) -> R:

@@ -70,21 +70,28 @@ class Backoff:
     """
 
     kind: str = "fixed"
+    """``fixed``, ``exponential``, or the name of a strategy registered on the worker."""
     delay: float = 1.0
+    """Seconds: the delay of a fixed backoff, or the first delay of an exponential one."""
     jitter: float = 0.0
+    """The share (0..1) of each delay that may be taken off at random."""
     max_delay: float | None = None
+    """The longest any one delay may be, in seconds (None: no cap)."""
 
     def __post_init__(self) -> None:
         _seconds(self, "delay", "max_delay")
 
     @classmethod
     def fixed(cls, delay: Seconds, *, jitter: float = 0.0) -> Backoff:
+        """The same ``delay`` (seconds or a ``timedelta``) before every retry."""
         return cls("fixed", to_ms(delay, "backoff delay") / 1000, jitter)
 
     @classmethod
     def exponential(
         cls, delay: Seconds, *, jitter: float = 0.0, max_delay: Seconds | None = None
     ) -> Backoff:
+        """``delay`` before the first retry, twice as long before each next one, at most
+        ``max_delay``."""
         cap = None if max_delay is None else to_ms(max_delay, "max_delay") / 1000
         return cls("exponential", to_ms(delay, "backoff delay") / 1000, jitter, cap)
 
@@ -99,7 +106,9 @@ class KeepJobs:
     """How many finished jobs to keep: the last ``count``, those younger than ``age``, or both."""
 
     count: int | None = None
+    """Keep at most the newest ``count`` finished jobs (None: no limit by number)."""
     age: float | None = None
+    """Keep the jobs that finished less than ``age`` seconds ago (None: no limit by age)."""
 
     def __post_init__(self) -> None:
         _seconds(self, "age")
@@ -111,17 +120,32 @@ Retention = bool | int | KeepJobs
 
 @dataclass(frozen=True, slots=True)
 class JobOptions:
-    """Every per-job option (DESIGN §2); a queue holds defaults, ``add`` overrides them."""
+    """Every per-job option; a queue holds defaults, ``add`` overrides them by keyword.
+
+    Values out of range raise ``InvalidOptionsError`` when the options are made (for
+    ``add``'s keywords too), so a job is never stored with options it cannot use.
+    """
 
     attempts: int = 1
+    """Runs allowed in all, the first included: ``attempts=3`` retries a failure twice."""
     backoff: Backoff | None = None
+    """The wait before each retry; None retries at once (at the back of the wait list)."""
     delay: float = 0.0
+    """Seconds before the job first becomes ready; it is ``delayed`` until then."""
     priority: int = 0
+    """0 (none: taken before any prioritized job) or 1 to 2,097,152, lower taken sooner."""
     timeout: float | None = None
+    """Seconds one attempt may run before it fails (and may retry); None: no limit."""
     lifo: bool = False
+    """Put the job next in line instead of at the back (not with a priority)."""
     remove_on_complete: Retention = field(default_factory=lambda: KeepJobs(1000, 24 * 3600.0))
+    """Which completed jobs are kept: ``True`` none, ``False`` all, an int the newest N,
+    ``KeepJobs`` by number and age. By default the newest 1,000 of the last 24 hours."""
     remove_on_fail: Retention = field(default_factory=lambda: KeepJobs(None, 7 * 24 * 3600.0))
+    """Which failed jobs are kept, as for ``remove_on_complete``; by default 7 days."""
     dead_letter: str | None = None
+    """A queue that receives a copy of the job (same name and payload) when it fails for
+    good; the original stays failed."""
 
     def __post_init__(self) -> None:
         _seconds(self, "delay", "timeout")
@@ -247,6 +271,8 @@ JobState = Literal[
     "failed",
     "paused",
 ]
+"""The states of a job (docs/lifecycle.md draws the moves between them); ``paused`` is how
+``waiting`` reads while its queue is paused."""
 
 STATES: tuple[JobState, ...] = get_args(JobState)
 

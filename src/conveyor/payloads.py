@@ -127,4 +127,6 @@ def decode(job_name: str, kind: type[Any] | None, raw: bytes) -> Any:
     except msgspec.ValidationError as exc:
         raise ValidationError(str(exc), job_name=job_name) from exc
     except msgspec.DecodeError as exc:
-        raise SerializationError(f"stored payload is not valid JSON: {exc}") from exc
+        raise SerializationError(
+            f"the stored job record is damaged: its payload is not valid JSON: {exc}"
+        ) from exc

@@ -23,6 +23,7 @@ from .options import (
     resolve,
     to_ms,
 )
+from .selection import BATCH, FailedFilter, Moment, matching_failed
 from .serialization import dump_options
 from .task import Task, handler_kind
 from .wakeup import notify_local
@@ -38,9 +39,22 @@ class BulkJob:
     """One entry of ``add_bulk``: the job's name, payload, optional id and option overrides."""
 
     name: str
+    """The job name (a handler registered for it, or a declared name)."""
     data: Any = None
+    """The payload, validated like ``add``'s."""
     job_id: str | None = None
+    """An id of your own (not all digits); an existing one is returned, not stored again."""
     options: JobOverrides = field(default_factory=JobOverrides)
+    """Option overrides, as the keywords of ``add`` (``{"priority": 5}``)."""
+
+
+def _check_text(value: str, what: str) -> None:
+    """Refuse a str that has no UTF-8 form (a lone surrogate, e.g. from a file name read
+    with surrogateescape): no backend can store it, and each would fail its own way."""
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidOptionsError(f"{what} {value!r} is not valid UTF-8 text: {exc}") from None
 
 
 class Register(Generic[T]):
@@ -82,11 +96,17 @@ class Queue:
                 f"queue name {name!r} must be 1-200 letters, digits, '.', '_' or '-'"
             )
         self.name = name
+        """The queue's name (part of its storage keys)."""
         self.backend = backend if backend is not None else from_url(url)
+        """The storage this queue lives on; workers and other queues may share it."""
         self.defaults = defaults if defaults is not None else JobOptions()
+        """Options for every job added here, unless the ``add`` overrides them."""
         self.max_payload_bytes = max_payload_bytes
+        """``add`` refuses a larger encoded payload with ``PayloadTooLargeError``."""
         self.clock = clock
+        """Where "now" comes from (the system clock, or a ``ManualClock`` in tests)."""
         self.tasks: dict[str, Task[Any, Any]] = {}
+        """The handlers registered here, by job name."""
         self.declared: set[str] = set()
         """Job names handled by other processes, accepted by ``add`` (see ``declare``)."""
 
@@ -101,7 +121,13 @@ class Queue:
         payload: type[T] | None = None,
         cpu_bound: bool = False,
     ) -> Register[T]:
-        """Register a handler for a job name (the function's name by default)."""
+        """Register a handler for a job name (the function's name by default).
+
+        Used as a decorator, it returns a ``Task`` whose ``add`` is typed by the handler.
+        ``payload`` declares the payload type (a dataclass, ``msgspec.Struct`` or pydantic
+        model): ``add`` validates against it and the handler receives that type.
+        ``cpu_bound=True`` runs a plain ``def`` handler in a process pool.
+        """
         return Register(self, name, payload, cpu_bound)
 
     def _register(
@@ -129,10 +155,12 @@ class Queue:
         self.declared.update(names)
 
     def payload_type(self, job_name: str) -> type[Any] | None:
+        """The payload type declared for ``job_name`` here, or None."""
         task = self.tasks.get(job_name)
         return None if task is None else task.payload
 
     def decode_payload(self, job_name: str, raw: bytes) -> Any:
+        """Stored payload bytes as the handler would receive them (in the declared type)."""
         return payloads.decode(job_name, self.payload_type(job_name), raw)
 
     # -- producing -------------------------------------------------------------------
@@ -141,6 +169,7 @@ class Queue:
     ) -> tuple[NewJob, JobOptions]:
         if not isinstance(name, str) or not name:
             raise InvalidOptionsError(f"job name must be a non-empty string, got {name!r}")
+        _check_text(name, "job name")
         if self.tasks and name not in self.tasks and name not in self.declared:
             known = sorted([*self.tasks, *self.declared])
             raise UnknownJobNameError(queue=self.name, job_name=name, known=known)
@@ -149,6 +178,8 @@ class Queue:
                 f"job_id must be a non-empty string that is not all digits (those are"
                 f" generated ids), got {job_id!r}"
             )
+        if job_id is not None:
+            _check_text(job_id, "job_id")
         options = resolve(self.defaults, overrides)
         raw = payloads.encode(name, self.payload_type(name), data, self.max_payload_bytes)
         new = NewJob(
@@ -222,6 +253,8 @@ class Queue:
 
     # -- reading ---------------------------------------------------------------------
     async def get_job(self, job_id: str) -> Job[Any] | None:
+        """The job with this id as it is now, or None when there is none (never added,
+        removed, or trimmed by retention)."""
         record = await self.backend.get_job(self.name, job_id)
         return None if record is None else Job(self, record)
 
@@ -233,7 +266,12 @@ class Queue:
         limit: int = 50,
         newest_first: bool = True,
     ) -> list[Job[Any]]:
-        """A page of jobs in one state."""
+        """A page of jobs in one state.
+
+        Finished jobs are ordered by finish time, delayed ones by due time, prioritized
+        ones by priority and waiting ones in the order workers will take them;
+        ``newest_first=False`` lists them in that order, the default from the other end.
+        """
         if state not in STATES:
             raise InvalidOptionsError(f"unknown state {state!r}; expected one of {STATES}")
         if offset < 0 or limit < 1:
@@ -242,9 +280,11 @@ class Queue:
         return [Job(self, r) for r in records]
 
     async def counts(self) -> dict[JobState, int]:
+        """How many jobs are in each state, every state listed (read in one step)."""
         return await self.backend.counts(self.name)
 
     async def is_paused(self) -> bool:
+        """Whether ``pause()`` holds the queue."""
         return await self.backend.is_paused(self.name)
 
     def events(self, *, after: str = "$", block: Seconds = 5.0) -> EventStream:
@@ -261,17 +301,23 @@ class Queue:
         await self.backend.pause(self.name, True, self.clock.now_ms())
 
     async def resume(self) -> None:
+        """Let workers start jobs again after ``pause()``; waiting workers wake at once."""
         await self.backend.pause(self.name, False, self.clock.now_ms())
         notify_local(self.backend.url, self.name)
 
     async def drain(self, *, include_delayed: bool = False) -> int:
-        """Remove every job that has not started; return how many."""
+        """Remove every job that has not started; return how many.
+
+        Waiting and prioritized jobs are removed; delayed ones too with
+        ``include_delayed=True``. Active and finished jobs stay.
+        """
         return await self.backend.drain(self.name, include_delayed, self.clock.now_ms())
 
     async def clean(
         self, state: JobState, *, older_than: Seconds = 0, limit: int = 1000
     ) -> list[str]:
-        """Remove up to ``limit`` jobs in ``state`` older than ``older_than`` seconds."""
+        """Remove up to ``limit`` jobs in ``state`` older than ``older_than`` seconds;
+        return their ids. Active jobs cannot be cleaned (their workers own them)."""
         if state not in STATES or state == "active":
             raise InvalidOptionsError(f"cannot clean jobs in state {state!r}")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
@@ -284,11 +330,46 @@ class Queue:
         await self.backend.obliterate(self.name, force)
 
     async def remove(self, job_id: str) -> None:
+        """Delete one job and its logs. Raises ``JobNotFoundError`` when there is no such
+        job and ``InvalidStateError`` while it is active (its worker owns it)."""
         code = await self.backend.remove(self.name, job_id, self.clock.now_ms())
         self._check(code, job_id, "remove")
 
-    async def retry(self, job_id: str | None = None) -> int:
-        """Retry one failed job, or every failed job when no id is given."""
+    async def retry(
+        self,
+        job_id: str | None = None,
+        *,
+        name: str | None = None,
+        id_prefix: str | None = None,
+        failed_after: Moment | None = None,
+        failed_before: Moment | None = None,
+    ) -> int:
+        """Retry one failed job, or every failed job when no id is given; return how many.
+
+        A retried job waits again with a fresh set of attempts; its error records stay.
+        Retrying a job that is not failed raises ``InvalidStateError``.
+
+        The filters retry only the failed jobs that match all of those given: the job
+        name ``name``, ids starting with ``id_prefix``, and when the job failed —
+        ``failed_after`` (inclusive) and ``failed_before`` (exclusive), each a
+        ``datetime`` (naive means local time) or ms since the epoch like
+        ``Job.finished_on``. They read the failed jobs page by page and move the matches
+        in batches, oldest failure first; a job that fails meanwhile is not chased.
+        """
+        scope = FailedFilter.of(
+            name=name, id_prefix=id_prefix, failed_after=failed_after, failed_before=failed_before
+        )
+        if scope:
+            if job_id is not None:
+                raise InvalidOptionsError("retry takes a job id or filters, not both")
+            found = await matching_failed(self.backend, self.name, scope)
+            moved = 0
+            for start in range(0, len(found), BATCH):
+                batch = found[start : start + BATCH]
+                moved += await self.backend.retry(self.name, batch, self.clock.now_ms())
+            if moved:
+                notify_local(self.backend.url, self.name)
+            return moved
         ids: Sequence[str] | None = None if job_id is None else [job_id]
         moved = await self.backend.retry(self.name, ids, self.clock.now_ms())
         if job_id is not None and moved == 0:
@@ -304,11 +385,15 @@ class Queue:
         return moved
 
     async def promote(self, job_id: str) -> None:
+        """Make a delayed job ready now; ``InvalidStateError`` when it is not delayed."""
         code = await self.backend.promote(self.name, job_id, self.clock.now_ms())
         self._check(code, job_id, "promote")
         notify_local(self.backend.url, self.name)
 
     async def change_priority(self, job_id: str, priority: int) -> None:
+        """Set a job's priority (0 for none, up to 2,097,152). A job that waits moves to
+        the back of its new line; in any other state it takes the priority when it next
+        waits."""
         valid = isinstance(priority, int) and not isinstance(priority, bool)
         if not valid or not 0 <= priority <= 2_097_152:
             raise InvalidOptionsError(
@@ -320,6 +405,8 @@ class Queue:
         self._check(code, job_id, "change the priority of")
 
     async def update_data(self, job_id: str, data: Any) -> None:
+        """Replace a job's payload, validated like ``add``'s. An attempt that is running
+        keeps the data it was given; later attempts read the new one."""
         record = await self.backend.get_job(self.name, job_id)
         if record is None:
             raise Refusal.JOB_NOT_FOUND.error(queue=self.name, job_id=job_id, action="update")
@@ -333,4 +420,5 @@ class Queue:
             raise Refusal(code).error(queue=self.name, job_id=job_id, action=action)
 
     async def close(self) -> None:
+        """Close the backend's connections (shared with other queues on that backend)."""
         await self.backend.close()

@@ -123,7 +123,7 @@ def loads(raw: bytes | str) -> Any:
     try:
         return _decoder.decode(raw)
     except msgspec.DecodeError as exc:
-        raise SerializationError(f"stored value is not valid JSON: {exc}") from exc
+        raise SerializationError(f"a stored value is damaged, not valid JSON: {exc}") from exc
 
 
 class _StoredOptions(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):

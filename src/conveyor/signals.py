@@ -12,8 +12,12 @@ class UnrecoverableError(Exception):
 
 
 class Retry(Exception):
-    """Raise from a handler to retry after ``delay`` seconds instead of the backoff's delay."""
+    """Raise from a handler to retry after ``delay`` seconds instead of the backoff's delay.
+
+    It spends an attempt: when none remain, the job fails with ``reason`` like any error.
+    """
 
     def __init__(self, delay: float = 0.0, reason: str = "retry requested by the handler"):
         super().__init__(reason)
         self.delay = delay
+        """Seconds until the next attempt (0: at once, at the back of the wait list)."""

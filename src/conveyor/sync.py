@@ -76,7 +76,11 @@ def _wrapping_jobs(
 
 
 class SyncJob(Generic[R]):
-    """Blocking twin of :class:`conveyor.Job`; attributes read the last snapshot."""
+    """Blocking twin of ``conveyor.Job``; attributes read the last snapshot.
+
+    What ``SyncQueue`` returns for a job: its properties (``id``, ``state``, ``data``,
+    ``result``, ``progress``, ``errors``, ...) are the ``Job``'s, and its calls block.
+    """
 
     def __init__(self, inner: Job[R]) -> None:
         self._inner = inner
@@ -100,7 +104,7 @@ class SyncJob(Generic[R]):
 
 
 class SyncQueue:
-    """Blocking twin of :class:`conveyor.Queue`, for code without an event loop.
+    """Blocking twin of ``conveyor.Queue``, for code without an event loop.
 
     ``SyncQueue("emails")`` builds its own queue; ``SyncQueue.wrap(queue)`` shares the
     registry (job names and payload types) and defaults of an async queue defined
@@ -112,16 +116,21 @@ class SyncQueue:
 
     @classmethod
     def wrap(cls, queue: Queue) -> SyncQueue:
+        """A blocking twin of ``queue`` that shares its job names, payload types and
+        defaults, on a connection of its own."""
         wrapped = cls.__new__(cls)
         wrapped._inner = portal().call(_twin(queue))
         return wrapped
 
     @property
     def name(self) -> str:
+        """The queue's name."""
         return self._inner.name
 
     @property
     def queue(self) -> Queue:
+        """The async queue behind it, bound to the facade's private event loop: use it
+        for its registry and settings, not for awaiting calls from another loop."""
         return self._inner
 
     add = _wrapping_jobs(Queue.add)

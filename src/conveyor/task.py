@@ -27,18 +27,25 @@ class Task(Generic[T, R]):
     The handler takes one argument, the running job (``job.data`` is the payload of type
     ``T``), and returns ``R``. ``async def`` handlers run on the event loop, plain ``def``
     ones in a thread pool, and ``cpu_bound=True`` ones in a process pool (they must be
-    module-level functions, and receive a :class:`conveyor.context.ProcessJob`).
+    module-level functions, and receive a ``conveyor.ProcessJob``).
     """
 
     queue: Queue
+    """The queue the job name is registered on."""
     name: str
+    """The job name: the function's name unless ``job()`` was given one."""
     fn: Callable[..., Any]
+    """The handler itself; calling the task calls it (useful in tests)."""
     payload: type[Any] | None
+    """The declared payload type that ``add`` validates against, or None."""
     kind: HandlerKind
+    """Where the handler runs: ``async`` (the event loop), ``thread`` or ``process``."""
 
     async def add(
         self, data: T, *, job_id: str | None = None, **options: Unpack[JobOverrides]
     ) -> Job[R]:
+        """``queue.add(name, data, ...)`` for this job name, typed: ``await job.wait()``
+        returns the handler's return type."""
         return await self.queue.add(self.name, data, job_id=job_id, **options)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -22,6 +22,10 @@ class Marker(WorkerHooks):
 
 marker = Marker()
 worker = Worker([alpha, beta], settings=WorkerSettings(concurrency=4, lease=2.5), hooks=[marker])
+tuned = Worker(
+    [alpha, beta], settings=WorkerSettings(concurrency=4, queue_concurrency={"cli-alpha": 2})
+)
+"""A worker with a count of its own for one queue."""
 
 
 def lazy() -> Queue:

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from conveyor import JobContext, Queue, UnrecoverableError, Worker
+from conveyor.cli import render
 from tests.conformance.helpers import FAST, until_state
 from tests.support.redis_server import free_port
 
@@ -99,7 +102,55 @@ async def test_jobs_list_pages_and_orders(cli: Invoke, rq: Queue, redis_url: str
 
     table = await cli("jobs", "list", rq.name, "--url", redis_url, "--limit", "2")
     assert table.exit_code == 0
-    assert f"waiting jobs in {rq.name} (1-2 of 5)" in table.stdout
+    assert table.stdout.splitlines()[0] == f"waiting jobs in {rq.name} (1-2 of 5) at {redis_url}"
+
+
+async def test_jobs_list_delayed_shows_when_each_job_is_due(
+    cli: Invoke, rq: Queue, redis_url: str
+) -> None:
+    soon = await rq.add("add", [1], delay=330)  # due in 5m 30s: "in 5m" for 30 s
+    later = await rq.add("add", [2], delay=3 * 86400 + 4 * 3600 + 1800)
+    assert soon.due_on is not None
+    assert later.due_on is not None
+    table = await cli(
+        "jobs", "list", rq.name, "-s", "delayed", "--oldest-first", "--url", redis_url
+    )
+    assert table.exit_code == 0, table.output
+    assert "│ due " in table.stdout.replace("┃", "│")
+    assert "finished" not in table.stdout
+    rows = [line for line in table.stdout.splitlines() if line.startswith("│")]
+    assert f"{render.when(soon.due_on)} (in 5m)" in rows[0]
+    assert f"{render.when(later.due_on)} (in 3d 4h)" in rows[1]
+
+    as_json = _json(
+        (await cli("jobs", "list", rq.name, "-s", "delayed", "--url", redis_url, "--json")).stdout
+    )
+    assert {j["id"]: j["due_on"] for j in as_json["jobs"]} == {
+        soon.id: soon.due_on,
+        later.id: later.due_on,
+    }
+    shown = await cli("jobs", "show", rq.name, soon.id, "--url", redis_url)
+    assert f"due        {render.when(soon.due_on)} (in 5m)" in shown.stdout
+    waiting = await cli("jobs", "list", rq.name, "--url", redis_url)
+    assert "finished" in waiting.stdout
+    assert "due" not in waiting.stdout
+
+
+@pytest.mark.parametrize(
+    ("delta_ms", "text"),
+    [
+        (0, "in 0s"),
+        (45_999, "in 45s"),
+        (-45_000, "45s ago"),
+        (299_999, "in 4m"),
+        (2 * 3600_000 + 5 * 60_000, "in 2h 5m"),
+        (2 * 3600_000 + 59_000, "in 2h"),
+        (-(3 * 86400_000 + 4 * 3600_000), "3d 4h ago"),
+    ],
+)
+def test_relative_times_read_like_a_person_would_say_them(delta_ms: int, text: str) -> None:
+    now = 1_800_000_000_000
+    assert render.relative(now + delta_ms, now) == text
 
 
 async def test_jobs_list_failed_and_show_with_stack_trace_and_logs(
@@ -147,6 +198,7 @@ async def test_jobs_retry_one_then_all(cli: Invoke, rq: Queue, redis_url: str) -
     first, *_ = await _finished(rq, failed=3)
     one = await cli("jobs", "retry", rq.name, first, "--url", redis_url)
     assert one.exit_code == 0, one.output
+    assert one.stdout.strip() == f"job {first} in {rq.name} at {redis_url} moved back to waiting"
     assert (await rq.counts())["failed"] == 2
     job = await rq.get_job(first)
     assert job is not None
@@ -156,7 +208,7 @@ async def test_jobs_retry_one_then_all(cli: Invoke, rq: Queue, redis_url: str) -
     assert_error(again, 1, f"cannot retry job {first}", "wrong state")
 
     every = await cli("jobs", "retry", rq.name, "--all", "--url", redis_url)
-    assert every.stdout.strip() == f"retried 2 failed jobs in {rq.name}"
+    assert every.stdout.strip() == f"retried 2 failed jobs in {rq.name} at {redis_url}"
     counts = await rq.counts()
     assert (counts["failed"], counts["waiting"]) == (0, 3)
 
@@ -171,7 +223,7 @@ async def test_jobs_retry_needs_an_id_or_all(cli: Invoke, rq: Queue, redis_url: 
 async def test_jobs_remove(cli: Invoke, rq: Queue, redis_url: str) -> None:
     job = await rq.add("add", [1])
     result = await cli("jobs", "remove", rq.name, job.id, "--url", redis_url)
-    assert result.stdout.strip() == f"job {job.id} in {rq.name} removed"
+    assert result.stdout.strip() == f"job {job.id} in {rq.name} at {redis_url} removed"
     assert await rq.get_job(job.id) is None
     missing = await cli("jobs", "remove", rq.name, job.id, "--url", redis_url)
     assert_error(missing, 1, f"cannot remove job {job.id}", "no such job")
@@ -181,7 +233,7 @@ async def test_jobs_promote(cli: Invoke, rq: Queue, redis_url: str) -> None:
     later = await rq.add("add", [1], delay=3600)
     now = await rq.add("add", [2])
     result = await cli("jobs", "promote", rq.name, later.id, "--url", redis_url)
-    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"job {later.id} in {rq.name} at {redis_url} promoted"
     assert await later.get_state() == "waiting"
     refused = await cli("jobs", "promote", rq.name, now.id, "--url", redis_url)
     assert_error(refused, 1, f"cannot promote job {now.id}", "wrong state")
@@ -191,10 +243,10 @@ async def test_jobs_promote(cli: Invoke, rq: Queue, redis_url: str) -> None:
 async def test_queue_pause_and_resume(cli: Invoke, rq: Queue, redis_url: str) -> None:
     await rq.add("add", [1])
     paused = await cli("queue", "pause", rq.name, "--url", redis_url)
-    assert paused.stdout.strip() == f"queue {rq.name} paused"
+    assert paused.stdout.strip() == f"queue {rq.name} paused at {redis_url}"
     assert await rq.is_paused()
     resumed = await cli("queue", "resume", rq.name, "--url", redis_url)
-    assert resumed.exit_code == 0
+    assert resumed.stdout.strip() == f"queue {rq.name} resumed at {redis_url}"
     assert not await rq.is_paused()
 
 
@@ -204,11 +256,11 @@ async def test_queue_drain_with_and_without_delayed(cli: Invoke, rq: Queue, redi
     await rq.add("add", [9], priority=2)
     await rq.add("add", [9], delay=3600)
     result = await cli("queue", "drain", rq.name, "--url", redis_url)
-    assert result.stdout.strip() == f"drained 4 jobs from {rq.name}"
+    assert result.stdout.strip() == f"drained 4 jobs from {rq.name} at {redis_url}"
     counts = await rq.counts()
     assert (counts["waiting"], counts["prioritized"], counts["delayed"]) == (0, 0, 1)
     result = await cli("queue", "drain", rq.name, "--delayed", "--url", redis_url)
-    assert result.stdout.strip() == f"drained 1 jobs from {rq.name}"
+    assert result.stdout.strip() == f"drained 1 jobs from {rq.name} at {redis_url}"
     assert (await rq.counts())["delayed"] == 0
 
 
@@ -216,7 +268,7 @@ async def test_queue_clean_refuses_a_negative_age_in_the_words_typed(
     cli: Invoke, rq: Queue, redis_url: str
 ) -> None:
     await rq.add("add", [1])
-    for typed in ("-5", "soon"):
+    for typed in ("-5", "soon", "4000000000", "inf"):
         result = await cli(
             "queue", "clean", rq.name, "-s", "waiting", "--older-than", typed, "--url", redis_url
         )
@@ -280,13 +332,13 @@ async def test_queue_clean_by_state_age_and_limit(cli: Invoke, rq: Queue, redis_
         "--url",
         redis_url,
     )
-    assert young.stdout.strip() == f"removed 0 completed jobs from {rq.name}"
+    assert young.stdout.strip() == f"removed 0 completed jobs from {rq.name} at {redis_url}"
     some = await cli(
         "queue", "clean", rq.name, "--state", "completed", "--limit", "2", "--url", redis_url
     )
-    assert some.stdout.strip() == f"removed 2 completed jobs from {rq.name}"
+    assert some.stdout.strip() == f"removed 2 completed jobs from {rq.name} at {redis_url}"
     rest = await cli("queue", "clean", rq.name, "-s", "completed", "--url", redis_url)
-    assert rest.stdout.strip() == f"removed 3 completed jobs from {rq.name}"
+    assert rest.stdout.strip() == f"removed 3 completed jobs from {rq.name} at {redis_url}"
     counts = await rq.counts()
     assert (counts["completed"], counts["failed"]) == (0, 1)
     active = await cli("queue", "clean", rq.name, "--state", "active", "--url", redis_url)
@@ -298,7 +350,7 @@ async def test_queue_clean_many_in_batches(cli: Invoke, rq: Queue, redis_url: st
 
     await rq.add_bulk([BulkJob("add", [i]) for i in range(2500)])
     result = await cli("queue", "clean", rq.name, "--state", "waiting", "--url", redis_url)
-    assert result.stdout.strip() == f"removed 2500 waiting jobs from {rq.name}"
+    assert result.stdout.strip() == f"removed 2500 waiting jobs from {rq.name} at {redis_url}"
     assert (await rq.counts())["waiting"] == 0
 
 
@@ -311,7 +363,8 @@ async def test_queue_obliterate_asks_first(cli: Invoke, rq: Queue, redis_url: st
 
     agreed = await cli("queue", "obliterate", rq.name, "--url", redis_url, input="y\n")
     assert agreed.exit_code == 0, agreed.output
-    assert f"obliterated queue {rq.name} (2 jobs deleted)" in agreed.stdout
+    assert f"Obliterate queue {rq.name} at {redis_url} and its 2 jobs?" in agreed.stdout
+    assert f"obliterated queue {rq.name} at {redis_url} (2 jobs deleted)" in agreed.stdout
     assert rq.name not in await rq.backend.queues()
     assert sum((await rq.counts()).values()) == 0
 

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from conveyor import Queue
 from conveyor.cli import app
-from conveyor.cli.config import WorkerFlags, worker_config
+from conveyor.cli.common import CliError
+from conveyor.cli.config import WorkerFlags, parse_concurrency, worker_config
 from conveyor.cli.worker_cmd import _default_url, build_worker, load_target
 from tests.conformance.helpers import until, until_state
 from tests.support.redis_server import free_port
@@ -79,6 +80,32 @@ def test_a_worker_object_is_used_as_is_when_nothing_overrides_it() -> None:
     assert build_worker(targets.worker, config) is targets.worker
 
 
+def test_per_queue_concurrency_from_the_command_line_sizes_the_worker() -> None:
+    flags = WorkerFlags("tests.cli.targets:both", concurrency=parse_concurrency("3,cli-beta=1"))
+    built = build_worker(list(targets.both), worker_config(flags, {}))
+    assert [built.settings.concurrency_for(q.name) for q in built.queues] == [3, 1]
+    assert built.settings.total_concurrency([q.name for q in built.queues]) == 4
+
+
+def test_narrowing_a_worker_drops_the_counts_of_the_queues_left_out() -> None:
+    config = worker_config(WorkerFlags("tests.cli.targets:tuned", queues=("cli-beta",)), {})
+    built = build_worker(targets.tuned, config)
+    assert [q.name for q in built.queues] == ["cli-beta"]
+    assert dict(built.settings.queue_concurrency) == {}
+    kept = build_worker(targets.tuned, worker_config(WorkerFlags("tests.cli.targets:tuned"), {}))
+    assert kept is targets.tuned
+    assert kept.settings.concurrency_for("cli-alpha") == 2
+
+
+def test_a_count_for_a_queue_left_out_by_queue_is_an_error() -> None:
+    flags = WorkerFlags(
+        "tests.cli.targets:both", queues=("cli-beta",), concurrency=parse_concurrency("cli-alpha=2")
+    )
+    with pytest.raises(CliError, match="names queue 'cli-alpha', which this worker does not run:"
+                       " it runs cli-beta"):
+        build_worker(list(targets.both), worker_config(flags, {}))
+
+
 # -- errors: one line, exit code 2 for usage, 1 for an unreachable backend --------------
 @pytest.mark.parametrize(
     ("args", "fragments"),
@@ -104,11 +131,32 @@ def test_a_worker_object_is_used_as_is_when_nothing_overrides_it() -> None:
             ["bound to redis://127.0.0.1:1 but --url says redis://127.0.0.1:2"],
         ),
         (["tests.cli.targets:alpha", "--concurrency", "0"], ["concurrency must be at least 1"]),
+        (
+            ["tests.cli.targets:alpha", "--concurrency", "cli-alpha=0"],
+            ["queue_concurrency['cli-alpha'] must be at least 1"],
+        ),
+        (
+            ["tests.cli.targets:both", "--concurrency", "5,cli-gamma=2"],
+            ["names queue 'cli-gamma', which this worker does not run", "runs cli-alpha, cli-beta"],
+        ),
+        (["tests.cli.targets:alpha", "--max-stalled", "-1"], ["max_stalled must be zero or more"]),
+        (["tests.cli.targets:alpha", "--stalled-interval", "0"], ["must be positive"]),
         (["tests.cli.targets:alpha", "--log-format", "xml"], ["unknown log format"]),
     ],
 )
 def test_bad_input_is_one_readable_line_and_exit_2(args: list[str], fragments: list[str]) -> None:
     assert_error(runner.invoke(app, ["worker", *args]), 2, *fragments)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("3,3", "two counts for every queue (3 and 3)"), ("a=1,a", "'a' is not a whole number")],
+)
+def test_a_malformed_concurrency_flag_is_a_usage_error(value: str, words: str) -> None:
+    result = runner.invoke(app, ["worker", "tests.cli.targets:alpha", "--concurrency", value])
+    assert result.exit_code == 2
+    assert "Invalid value for '--concurrency'" in result.output
+    assert words in " ".join(result.output.replace("│", " ").split())
 
 
 def test_bad_environment_is_reported_like_a_bad_flag() -> None:
@@ -127,11 +175,11 @@ def test_an_unreachable_backend_exits_1() -> None:
 # -- a real worker process --------------------------------------------------------------
 @asynccontextmanager
 async def worker_process(
-    command: Sequence[str], env: dict[str, str], log_path: Path
+    command: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            *command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+            *command, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
         try:
             yield proc
@@ -250,3 +298,34 @@ async def test_worker_process_reports_an_unknown_queue(
         f"error: unknown queue 'elsewhere': tests.cli.app:queue has {queue_name}"
     )
     assert stdout == b""
+
+
+async def test_the_start_line_names_the_absolute_sqlite_file_and_each_queue_count(
+    queue_name: str, tmp_path: Path
+) -> None:
+    """A relative URL in another working directory: the start line says which file the
+    worker uses, and a producer that names that file (absolutely) reaches the worker."""
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    log_path = tmp_path / "worker.log"
+    command = [
+        sys.executable, "-m", "conveyor.cli", "worker", "tests.cli.app:queue",
+        "--url", "sqlite:///data/jobs.db", "--concurrency", f"3,{queue_name}=2",
+    ]  # fmt: skip
+    env = {"CONVEYOR_TEST_QUEUE": queue_name, "PYTHONPATH": str(ROOT)}
+    absolute = f"sqlite:///{workdir}/data/jobs.db"
+    async with worker_process(command, env, log_path, cwd=workdir) as proc:
+        await _logged(log_path, "conveyor worker tests.cli.app:queue")
+        producer = Queue(queue_name, url=absolute)
+        try:
+            job = await producer.add("add", [2, 3])
+            assert await job.wait(timeout=20) == 5
+        finally:
+            await producer.close()
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    text = log_path.read_text()
+    assert (
+        f"conveyor worker tests.cli.app:queue: {queue_name} on {absolute}"
+        f" (concurrency {queue_name}=2, grace 30s, lease 10s)"
+    ) in text

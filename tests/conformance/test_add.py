@@ -173,3 +173,16 @@ async def test_a_name_the_queue_does_not_know_is_refused_at_the_producer(queue: 
 async def test_a_queue_without_handlers_accepts_any_name(queue: Queue) -> None:
     assert not queue.tasks
     assert (await queue.add("anything_at_all", None)).created
+
+
+@pytest.mark.parametrize("field", ["name", "job_id"])
+async def test_text_without_a_utf8_form_is_refused_and_later_adds_work(
+    queue: Queue, field: str
+) -> None:
+    bad = "order-\udcff"  # a lone surrogate, as os.fsdecode makes from a non-UTF-8 name
+    name, job_id = (bad, None) if field == "name" else ("noop", bad)
+    with pytest.raises(InvalidOptionsError, match="not valid UTF-8"):
+        await queue.add(name, None, job_id=job_id)
+    assert total(await queue.counts()) == 0
+    later = await queue.add("noop", "after")
+    assert (await queue.get_job(later.id)).data == "after"  # type: ignore[union-attr]

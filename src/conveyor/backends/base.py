@@ -113,6 +113,9 @@ class JobRecord:
     priority: int = 0
     processed_on: int | None = None
     finished_on: int | None = None
+    due_on: int | None = None
+    """When a delayed job becomes due (ms): its place in the delayed set, so a retry's
+    backoff counts too. None in every other state."""
     result: bytes | None = None
     failed_reason: str | None = None
     progress: bytes | None = None
@@ -128,9 +131,13 @@ class Event:
     """One entry of a queue's capped event stream; ``event_id`` orders them."""
 
     event_id: str
+    """Increases with every event of the queue; ``queue.events(after=...)`` resumes after it."""
     name: str
+    """What happened: ``added``, ``active``, ``completed``, ... (docs/reference/events.md)."""
     job_id: str | None
+    """The job it happened to; None for queue-wide events (paused, resumed, drained)."""
     fields: dict[str, str]
+    """The event's own fields, as strings (``returnvalue`` and ``data`` are JSON text)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +25,56 @@ ENV_LOG_FORMAT = "CONVEYOR_LOG_FORMAT"
 
 
 @dataclass(frozen=True, slots=True)
+class Concurrency:
+    """What ``--concurrency`` says: a count for every queue and/or counts for named ones."""
+
+    default: int | None = None
+    per_queue: tuple[tuple[str, int], ...] = ()
+
+    def fields(self) -> dict[str, Any]:
+        """The ``WorkerSettings`` fields it sets (``queue_concurrency`` as pairs)."""
+        found: dict[str, Any] = {}
+        if self.default is not None:
+            found["concurrency"] = self.default
+        if self.per_queue:
+            found["queue_concurrency"] = self.per_queue
+        return found
+
+
+_COUNT = re.compile(r"[0-9]+")
+CONCURRENCY_FORMS = "N, QUEUE=N or both, separated by commas (like 5 or 5,emails=2)"
+
+
+def parse_concurrency(raw: str) -> Concurrency:
+    """``5``, ``supplier-sync=1,product-family=3`` or ``5,supplier-sync=1``; anything
+    else raises ``ValueError`` saying which part is wrong."""
+    default: int | None = None
+    per_queue: dict[str, int] = {}
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        name, sep, count = (x.strip() for x in part.rpartition("="))
+        if not count:
+            raise ValueError(f"{part!r} has no count")
+        if not _COUNT.fullmatch(count):
+            where = f" (in {part!r})" if sep else ""
+            raise ValueError(f"{count!r} is not a whole number{where}")
+        if not sep:
+            if default is not None:
+                raise ValueError(f"two counts for every queue ({default} and {count})")
+            default = int(count)
+        elif not name:
+            raise ValueError(f"{part!r} names no queue")
+        elif name in per_queue:
+            raise ValueError(f"queue {name!r} is given twice")
+        else:
+            per_queue[name] = int(count)
+    if default is None and not per_queue:
+        raise ValueError("no count given")
+    return Concurrency(default, tuple(per_queue.items()))
+
+
+@dataclass(frozen=True, slots=True)
 class SettingSource:
     """One ``WorkerSettings`` field, the flag that sets it and its environment variable."""
 
@@ -31,12 +82,21 @@ class SettingSource:
     flag: str
     env: str
     parse: Callable[[str], Any]
+    expects: str
+    """What the value must look like, for the error about a bad environment variable."""
 
 
 SETTING_SOURCES: tuple[SettingSource, ...] = (
-    SettingSource("concurrency", "--concurrency", "CONVEYOR_CONCURRENCY", int),
-    SettingSource("grace", "--grace", "CONVEYOR_GRACE", float),
-    SettingSource("lease", "--lease", "CONVEYOR_LEASE", float),
+    SettingSource(
+        "concurrency", "--concurrency", "CONVEYOR_CONCURRENCY", parse_concurrency,
+        "an integer or QUEUE=N pairs",
+    ),
+    SettingSource("grace", "--grace", "CONVEYOR_GRACE", float, "a number"),
+    SettingSource("lease", "--lease", "CONVEYOR_LEASE", float, "a number"),
+    SettingSource("max_stalled", "--max-stalled", "CONVEYOR_MAX_STALLED", int, "an integer"),
+    SettingSource(
+        "stalled_interval", "--stalled-interval", "CONVEYOR_STALLED_INTERVAL", float, "a number"
+    ),
 )
 
 
@@ -55,9 +115,11 @@ class WorkerFlags:
     target: str
     url: str | None = None
     queues: tuple[str, ...] = ()
-    concurrency: int | None = None
+    concurrency: Concurrency | int | None = None
     grace: float | None = None
     lease: float | None = None
+    max_stalled: int | None = None
+    stalled_interval: float | None = None
     log_level: str | None = None
     log_format: str | None = None
 
@@ -77,8 +139,22 @@ class WorkerConfig:
 
     def settings(self, base: WorkerSettings | None = None) -> WorkerSettings:
         """``base`` (the application's, or the defaults) with the overrides applied;
-        out-of-range values raise ``ConfigurationError``."""
-        return dataclasses.replace(base or WorkerSettings(), **dict(self.overrides))
+        out-of-range values raise ``ConfigurationError``. Per-queue counts are added to
+        the base's own (a queue named in both takes the override's)."""
+        base = base or WorkerSettings()
+        changes = dict(self.overrides)
+        if "queue_concurrency" in changes:
+            changes["queue_concurrency"] = {
+                **base.queue_concurrency,
+                **dict(changes["queue_concurrency"]),
+            }
+        return dataclasses.replace(base, **changes)
+
+    def queues_with_concurrency(self) -> tuple[str, ...]:
+        """The queues ``--concurrency`` / ``CONVEYOR_CONCURRENCY`` gives a count of their
+        own."""
+        pairs = dict(self.overrides).get("queue_concurrency", ())
+        return tuple(name for name, _ in pairs)
 
 
 def worker_config(flags: WorkerFlags, environ: Mapping[str, str]) -> WorkerConfig:
@@ -88,7 +164,9 @@ def worker_config(flags: WorkerFlags, environ: Mapping[str, str]) -> WorkerConfi
         value = getattr(flags, source.field)
         if value is None and environ.get(source.env, "").strip():
             value = _parse_env(source, environ[source.env])
-        if value is not None:
+        if isinstance(value, Concurrency):
+            overrides.extend(value.fields().items())
+        elif value is not None:
             overrides.append((source.field, value))
     queues = flags.queues or (environ.get(ENV_QUEUES, ""),)
     return WorkerConfig(
@@ -112,10 +190,10 @@ def split_names(values: tuple[str, ...]) -> tuple[str, ...]:
 def _parse_env(source: SettingSource, raw: str) -> Any:
     try:
         return source.parse(raw.strip())
-    except ValueError:
-        kind = "an integer" if source.parse is int else "a number"
+    except ValueError as exc:
+        detail = "" if source.parse in (int, float) else f": {exc}"
         raise ConfigurationError(
-            f"{source.env} must be {kind} (like {source.flag}), got {raw!r}"
+            f"{source.env} must be {source.expects} (like {source.flag}), got {raw!r}{detail}"
         ) from None
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
 
+from ..errors import InvalidOptionsError
 from ..options import JobState
+from ..selection import FailedFilter
 from . import render
 from .common import (
     EXIT_REFUSED,
@@ -17,6 +22,7 @@ from .common import (
     known_queue,
     open_backend,
     out,
+    redact,
     run,
 )
 
@@ -75,7 +81,10 @@ async def _list(
                 }
             )
         else:
-            out().print(render.jobs_table(name, state, jobs, offset, total))
+            table = render.jobs_table(
+                name, state, jobs, offset, total, redact(backend.url), queue.clock.now_ms()
+            )
+            out().print(table)
 
 
 @jobs_app.command()
@@ -94,10 +103,11 @@ async def _show(url: str | None, name: str, job_id: str, as_json: bool) -> None:
         if job is None:
             raise CliError(f"no job {job_id} in queue {name!r}", EXIT_REFUSED)
         detail = render.job_detail(job, await job.logs())
+        where, now = redact(backend.url), queue.clock.now_ms()
     if as_json:
         render.print_json(detail)
     else:
-        out().print(render.job_view(detail))
+        out().print(render.job_view(detail, where, now))
 
 
 @jobs_app.command()
@@ -108,25 +118,171 @@ def retry(
         typer.Argument(metavar="JOB_ID", help="The failed job to retry.", show_default=False),
     ] = None,
     all_failed: Annotated[
-        bool, typer.Option("--all", help="Retry every failed job of the queue.")
+        bool,
+        typer.Option("--all", help="Retry every failed job of the queue (or every match)."),
     ] = False,
+    job_name: Annotated[
+        str | None,
+        typer.Option("--name", help="Only failed jobs with this job name.", show_default=False),
+    ] = None,
+    id_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--id-prefix", help="Only failed jobs whose id starts with this.", show_default=False
+        ),
+    ] = None,
+    failed_after: Annotated[
+        str | None,
+        typer.Option(
+            "--failed-after",
+            metavar="TIME",
+            help="Only jobs that failed at or after TIME (like 2026-12-01T10:00; local time"
+            " unless it has an offset).",
+            show_default=False,
+        ),
+    ] = None,
+    failed_before: Annotated[
+        str | None,
+        typer.Option(
+            "--failed-before",
+            metavar="TIME",
+            help="Only jobs that failed before TIME.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="DURATION",
+            help="Only jobs that failed in the last DURATION (90s, 30m, 2h, 1d, 1h30m).",
+            show_default=False,
+        ),
+    ] = None,
     url: UrlOption = None,
 ) -> None:
-    """Move a failed job (or every failed job, with --all) back to waiting, with fresh
-    attempts."""
-    if (job_id is None) == (not all_failed):
-        raise typer.BadParameter("give either a JOB_ID or --all (not both)")
-    run(_retry(url, name, job_id))
+    """Move a failed job (or every failed job, with --all; or those the filters select)
+    back to waiting, with fresh attempts."""
+    scope = _scope(job_name, id_prefix, failed_after, failed_before, since)
+    if job_id is not None and (all_failed or scope.filter):
+        raise typer.BadParameter(
+            "give either a JOB_ID or --all (not both); filters select among all failed jobs,"
+            " so they do not go with a JOB_ID"
+        )
+    if job_id is None and not all_failed and not scope.filter:
+        raise typer.BadParameter(
+            "give either a JOB_ID or --all (not both), or filters: --name, --id-prefix,"
+            " --failed-after, --failed-before, --since"
+        )
+    run(_retry(url, name, job_id, scope))
 
 
-async def _retry(url: str | None, name: str, job_id: str | None) -> None:
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The failed jobs ``jobs retry`` selects, and how to say which they were."""
+
+    filter: FailedFilter
+    words: str
+
+
+def _scope(
+    job_name: str | None,
+    id_prefix: str | None,
+    failed_after: str | None,
+    failed_before: str | None,
+    since: str | None,
+) -> Scope:
+    if since is not None and failed_after is not None:
+        raise typer.BadParameter("give --since or --failed-after, not both", param_hint="--since")
+    after = _moment("--failed-after", failed_after)
+    before = _moment("--failed-before", failed_before)
+    words = []
+    if job_name is not None:
+        words.append(f"name {job_name}")
+    if id_prefix is not None:
+        words.append(f"id prefix {id_prefix}")
+    if since is not None:
+        after = datetime.now().astimezone() - _duration(since)
+        words.append(f"failed in the last {since.strip()}, since {_shown(after)}")
+    elif after is not None:
+        words.append(f"failed at or after {_shown(after)}")
+    if before is not None:
+        words.append(f"failed before {_shown(before)}")
+    for option, text in (("--name", job_name), ("--id-prefix", id_prefix)):
+        if text is not None and not text:
+            raise typer.BadParameter("must not be empty", param_hint=option)
+    if after is not None and before is not None and after >= before:
+        raise typer.BadParameter(
+            f"the window is empty: it opens at {_shown(after)} and closes at {_shown(before)}",
+            param_hint="--failed-before",
+        )
+    try:
+        selected = FailedFilter.of(
+            name=job_name, id_prefix=id_prefix, failed_after=after, failed_before=before
+        )
+    except InvalidOptionsError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return Scope(selected, "; ".join(words))
+
+
+def _moment(option: str, typed: str | None) -> datetime | None:
+    """A date and time in ISO 8601 (``2026-12-01T10:00``, ``2026-12-01 10:00:00+01:00``,
+    ``2026-12-01``); naive means local time."""
+    if typed is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(typed.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a date and time like 2026-12-01T10:00 (local time unless it has an"
+            f" offset such as +01:00 or Z), got {typed!r}",
+            param_hint=option,
+        ) from None
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(typed: str) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or a plain number of seconds."""
+    text = typed.strip().lower()
+    seconds: float | None = None
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text):
+        seconds = float(text)
+    elif text and re.fullmatch(f"(?:{_DURATION_PART.pattern})+", text):
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    if seconds is None or seconds <= 0 or seconds > 100 * 365 * 86400:
+        raise typer.BadParameter(
+            f"expected a duration like 90s, 30m, 2h, 1d or 1h30m, got {typed!r}",
+            param_hint="--since",
+        )
+    return timedelta(seconds=seconds)
+
+
+def _shown(moment: datetime) -> str:
+    return render.when(round(moment.timestamp() * 1000))
+
+
+async def _retry(url: str | None, name: str, job_id: str | None, scope: Scope) -> None:
     async with open_backend(url) as backend:
         queue = await known_queue(backend, name)
-        moved = await queue.retry(job_id)
-    if job_id is None:
-        out().print(f"retried {moved} failed jobs in {name}")
+        f = scope.filter
+        moved = await queue.retry(
+            job_id,
+            name=f.name,
+            id_prefix=f.id_prefix,
+            failed_after=f.after_ms,
+            failed_before=f.before_ms,
+        )
+        where = redact(backend.url)
+    if job_id is not None:
+        out().print(f"job {job_id} in {name} at {where} moved back to waiting")
+    elif scope.words:
+        out().print(f"retried {moved} failed jobs in {name} at {where} ({scope.words})")
     else:
-        out().print(f"job {job_id} in {name} moved back to waiting")
+        out().print(f"retried {moved} failed jobs in {name} at {where}")
 
 
 @jobs_app.command()
@@ -150,4 +306,5 @@ async def _act(url: str | None, name: str, job_id: str, action: str) -> None:
         else:
             await queue.promote(job_id)
             done = "promoted"
-    out().print(f"job {job_id} in {name} {done}")
+        where = redact(backend.url)
+    out().print(f"job {job_id} in {name} at {where} {done}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from ..options import JobState
+from ..options import MAX_DURATION_S, JobState
 from . import render
 from .common import (
     EXIT_REFUSED,
@@ -71,7 +71,8 @@ async def _pause(url: str | None, name: str, paused: bool) -> None:
     async with open_backend(url) as backend:
         queue = await known_queue(backend, name)
         await (queue.pause() if paused else queue.resume())
-    out().print(f"queue {name} {'paused' if paused else 'resumed'}")
+        where = redact(backend.url)
+    out().print(f"queue {name} {'paused' if paused else 'resumed'} at {where}")
 
 
 @queue_app.command()
@@ -89,7 +90,8 @@ async def _drain(url: str | None, name: str, delayed: bool) -> None:
     async with open_backend(url) as backend:
         queue = await known_queue(backend, name)
         removed = await queue.drain(include_delayed=delayed)
-    out().print(f"drained {removed} jobs from {name}")
+        where = redact(backend.url)
+    out().print(f"drained {removed} jobs from {name} at {where}")
 
 
 @queue_app.command()
@@ -124,9 +126,10 @@ def _seconds(option: str, typed: str) -> float:
         seconds = float(typed)
     except ValueError:
         seconds = -1.0
-    if not seconds >= 0 or seconds == float("inf"):
+    if not 0 <= seconds <= MAX_DURATION_S:
         raise typer.BadParameter(
-            f"expected a number of seconds of 0 or more, got {typed!r}",
+            f"expected a number of seconds from 0 to {MAX_DURATION_S} (100 years),"
+            f" got {typed!r}",
             param_hint=option,
         )
     return seconds
@@ -159,7 +162,8 @@ async def _clean(
                 progress.update(bar, completed=removed, total=max(expected, removed))
                 if len(ids) < batch:
                     break
-    out().print(f"removed {removed} {state} jobs from {name}")
+        where = redact(backend.url)
+    out().print(f"removed {removed} {state} jobs from {name} at {where}")
 
 
 @queue_app.command()
@@ -179,11 +183,15 @@ async def _obliterate(url: str | None, name: str, force: bool, yes: bool) -> Non
     async with open_backend(url) as backend:
         queue = await known_queue(backend, name)
         total = sum((await queue.counts()).values())
+        where = redact(backend.url)
         if not yes:
-            _confirm(f"Obliterate queue {name} and its {total} jobs? This cannot be undone.")
+            _confirm(
+                f"Obliterate queue {name} at {where} and its {total} jobs?"
+                " This cannot be undone."
+            )
         with err().status(f"obliterating {name} ({total} jobs)"):
             await queue.obliterate(force=force)
-    out().print(f"obliterated queue {name} ({total} jobs deleted)")
+    out().print(f"obliterated queue {name} at {where} ({total} jobs deleted)")
 
 
 def _confirm(question: str) -> None:

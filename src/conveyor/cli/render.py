@@ -44,6 +44,33 @@ def when(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
 
 
+def relative(ms: int, now_ms: int) -> str:
+    """How far ``ms`` is from ``now_ms``, rounded down: ``in 45s``, ``in 5m``,
+    ``in 2h 5m``, ``in 3d 4h``; ``… ago`` when it has passed."""
+    seconds = abs(ms - now_ms) // 1000
+    if seconds < 60:
+        span = f"{seconds}s"
+    elif seconds < 3600:
+        span = f"{seconds // 60}m"
+    else:
+        big, small = (86400, 3600) if seconds >= 86400 else (3600, 60)
+        units = {86400: "d", 3600: "h", 60: "m"}
+        rest = seconds % big // small
+        span = f"{seconds // big}{units[big]}" + (f" {rest}{units[small]}" if rest else "")
+    return f"in {span}" if ms >= now_ms else f"{span} ago"
+
+
+def due(ms: int | None, now_ms: int) -> str:
+    """A due time as ``2025-05-01 12:05:00 (in 5m)``."""
+    return "-" if ms is None else f"{when(ms)} ({relative(ms, now_ms)})"
+
+
+def header(text: str, *, style: str = "bold") -> Text:
+    """A line above a table (not its title, which Rich wraps to the table's width and
+    would cut a long path into pieces)."""
+    return Text(one_line(text), style=style)
+
+
 def short(value: Any, width: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     text = one_line(" ".join(text.split()))
@@ -55,8 +82,8 @@ def queue_entry(name: str, counts: Mapping[JobState, int], paused: bool) -> dict
     return {"name": name, "paused": paused, "counts": dict(counts)}
 
 
-def queues_table(entries: Sequence[dict[str, Any]], url: str) -> Table:
-    table = Table(title=f"queues at {url}", title_justify="left")
+def queues_table(entries: Sequence[dict[str, Any]], url: str) -> RenderableType:
+    table = Table()
     table.add_column("queue", no_wrap=True)
     for state in COUNT_COLUMNS:
         table.add_column(state, justify="right")
@@ -74,7 +101,7 @@ def queues_table(entries: Sequence[dict[str, Any]], url: str) -> Table:
     if len(entries) > 1:
         table.add_section()
         table.add_row(Text("total", style="bold"), *(str(totals[s]) for s in COUNT_COLUMNS), "")
-    return table
+    return Group(header(f"queues at {url}"), table)
 
 
 def _merged(counts: Mapping[str, int]) -> dict[str, int]:
@@ -138,6 +165,7 @@ def job_summary(job: Job[Any]) -> dict[str, Any]:
         "timestamp": job.timestamp,
         "processed_on": job.processed_on,
         "finished_on": job.finished_on,
+        "due_on": job.due_on,
         "progress": _progress(job),
         "failed_reason": job.failed_reason,
         "damage": job.damage,
@@ -158,18 +186,28 @@ def job_detail(job: Job[Any], logs: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def jobs_table(queue: str, state: str, jobs: Sequence[Job[Any]], offset: int, total: int) -> Table:
+def jobs_table(
+    queue: str,
+    state: str,
+    jobs: Sequence[Job[Any]],
+    offset: int,
+    total: int,
+    url: str,
+    now_ms: int | None = None,
+) -> RenderableType:
+    """A page of jobs under a ``{state} jobs in {queue} (1-20 of N) at {url}`` line;
+    delayed jobs show when each is due (absolute, and relative to ``now_ms``) instead of
+    when it finished."""
     shown = f"{offset + 1}-{offset + len(jobs)}" if jobs else "none"
-    table = Table(
-        title=f"{state} jobs in {queue} ({shown} of {total})",
-        title_justify="left",
-    )
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    delayed = state == "delayed"
+    table = Table()
     table.add_column("id", no_wrap=True)
     table.add_column("name", no_wrap=True)
     table.add_column("state")
     table.add_column("attempts", justify="right")
     table.add_column("added", no_wrap=True)
-    table.add_column("finished", no_wrap=True)
+    table.add_column("due" if delayed else "finished", no_wrap=True)
     table.add_column("detail")
     for job in jobs:
         table.add_row(
@@ -178,10 +216,10 @@ def jobs_table(queue: str, state: str, jobs: Sequence[Job[Any]], offset: int, to
             Text(one_line(job.state), style=STATE_STYLES.get(job.state, "")),
             str(job.attempts_made),
             when(job.timestamp),
-            when(job.finished_on),
+            due(job.due_on, now) if delayed else when(job.finished_on),
             Text(_detail(job)),
         )
-    return table
+    return Group(header(f"{state} jobs in {queue} ({shown} of {total}) at {url}"), table)
 
 
 def _detail(job: Job[Any]) -> str:
@@ -198,13 +236,15 @@ def _detail(job: Job[Any]) -> str:
     return ""
 
 
-def job_view(detail: Mapping[str, Any]) -> RenderableType:
-    """The ``jobs show`` page: facts, data, options, result, each attempt's error, logs."""
+def job_view(detail: Mapping[str, Any], url: str, now_ms: int | None = None) -> RenderableType:
+    """The ``jobs show`` page: facts (the backend ``url`` among them), data, options,
+    result, each attempt's error, logs."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
     attempts = detail["options"].get("attempts", "?")
     rows: list[tuple[str, Text | str]] = [
+        ("backend", Text(one_line(url))),
         ("queue", Text(one_line(detail["queue"]))),
         ("id", Text(one_line(detail["id"]))),
         ("name", Text(one_line(detail["name"]))),
@@ -215,6 +255,9 @@ def job_view(detail: Mapping[str, Any]) -> RenderableType:
         ("processed", when(detail["processed_on"])),
         ("finished", when(detail["finished_on"])),
     ]
+    if detail["due_on"] is not None:
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        rows.append(("due", due(detail["due_on"], now)))
     if detail["stalled_count"]:
         rows.append(("stalled", str(detail["stalled_count"])))
     if detail["progress"] is not None:

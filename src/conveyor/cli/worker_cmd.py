@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import logging
@@ -20,12 +21,27 @@ from ..queue import Queue
 from ..worker import Worker
 from . import logs
 from .common import CliError, redact, reported, run
-from .config import ENV_URL, WorkerConfig, WorkerFlags, worker_config
+from .config import (
+    CONCURRENCY_FORMS,
+    ENV_URL,
+    Concurrency,
+    WorkerConfig,
+    WorkerFlags,
+    parse_concurrency,
+    worker_config,
+)
 
 log = logging.getLogger("conveyor.cli")
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 _EXPECTED = "a Queue, a list of Queues, a Worker, or a zero-argument callable returning one"
+
+
+def _concurrency(raw: str) -> Concurrency:
+    try:
+        return parse_concurrency(raw)
+    except ValueError as exc:
+        raise typer.BadParameter(f"expected {CONCURRENCY_FORMS}; {exc}") from None
 
 
 def worker(
@@ -48,9 +64,13 @@ def worker(
         ),
     ] = None,
     concurrency: Annotated[
-        int | None,
+        Concurrency | None,
         typer.Option(
-            help="Jobs run at once per queue. (env: CONVEYOR_CONCURRENCY)", show_default=False
+            parser=_concurrency,
+            metavar="N|QUEUE=N,...",
+            help="Jobs run at once per queue: N for every queue, QUEUE=N for one"
+            " (5,supplier-sync=1 mixes both). (env: CONVEYOR_CONCURRENCY)",
+            show_default=False,
         ),
     ] = None,
     grace: Annotated[
@@ -64,6 +84,21 @@ def worker(
         float | None,
         typer.Option(
             help="Seconds a claim on a job lasts without renewal. (env: CONVEYOR_LEASE)",
+            show_default=False,
+        ),
+    ] = None,
+    max_stalled: Annotated[
+        int | None,
+        typer.Option(
+            help="Stalled recoveries a job gets before it is failed."
+            " (env: CONVEYOR_MAX_STALLED)",
+            show_default=False,
+        ),
+    ] = None,
+    stalled_interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between checks for stalled jobs. (env: CONVEYOR_STALLED_INTERVAL)",
             show_default=False,
         ),
     ] = None,
@@ -98,6 +133,8 @@ def worker(
         concurrency=concurrency,
         grace=grace,
         lease=lease,
+        max_stalled=max_stalled,
+        stalled_interval=stalled_interval,
         log_level=log_level,
         log_format=log_format,
     )
@@ -128,11 +165,11 @@ async def serve(config: WorkerConfig) -> None:
                 )
         s = worker.settings
         log.info(
-            "conveyor worker %s: %s on %s (concurrency %d, grace %gs, lease %gs)",
+            "conveyor worker %s: %s on %s (concurrency %s, grace %gs, lease %gs)",
             config.target,
             ", ".join(q.name for q in worker.queues),
             ", ".join(sorted({redact(q.backend.url) for q in worker.queues})),
-            s.concurrency,
+            concurrency_text(worker),
             s.grace,
             s.lease,
         )
@@ -154,6 +191,13 @@ def build_worker(
     ``url`` is ``--url`` as its backend spells it; every selected queue must use it."""
     available = loaded.queues if isinstance(loaded, Worker) else loaded
     selected = select_queues(available, config.queues, config.target)
+    names = [q.name for q in selected]
+    for name in config.queues_with_concurrency():
+        if name not in names:
+            raise CliError(
+                f"--concurrency (or CONVEYOR_CONCURRENCY) names queue {name!r}, which this"
+                f" worker does not run: it runs {', '.join(names)}"
+            )
     if url is not None:
         for q in selected:
             if q.backend.url != url:
@@ -162,7 +206,11 @@ def build_worker(
                     f" {redact(url)}; build the queue without url= or drop --url"
                 )
     if isinstance(loaded, Worker):
-        settings = config.settings(loaded.settings)
+        base = loaded.settings
+        if any(name not in names for name in base.queue_concurrency):  # narrowed by -q
+            kept = {n: c for n, c in base.queue_concurrency.items() if n in names}
+            base = dataclasses.replace(base, queue_concurrency=kept)
+        settings = config.settings(base)
         if selected == loaded.queues and settings == loaded.settings:
             return loaded
         return Worker(
@@ -173,6 +221,14 @@ def build_worker(
             clock=loaded.clock,
         )
     return Worker(selected, settings=config.settings())
+
+
+def concurrency_text(worker: Worker) -> str:
+    """``10``, or with per-queue counts every queue's own: ``emails=5 reports=1``."""
+    s = worker.settings
+    if not s.queue_concurrency:
+        return str(s.concurrency)
+    return " ".join(f"{q.name}={s.concurrency_for(q.name)}" for q in worker.queues)
 
 
 def select_queues(available: Sequence[Queue], wanted: Sequence[str], target: str) -> list[Queue]:

@@ -53,6 +53,7 @@ class Consumer:
         self.queue = queue
         self.backend = queue.backend
         self.settings = worker.settings
+        self.concurrency = self.settings.concurrency_for(queue.name)
         self.lease = new_lease(self.settings.lease_ms)
         self.held: dict[str, Held] = {}
         self.held_lock = threading.Lock()
@@ -109,7 +110,7 @@ class Consumer:
         unlisten = listen(self.backend.url, self.queue.name, self.kick)
         try:
             while not (self.stopping and not self.busy and not self.outbox):
-                free = 0 if self.stopping else self.settings.concurrency - self.busy
+                free = 0 if self.stopping else self.concurrency - self.busy
                 now = self.worker.clock.now_ms()
                 due = self.next_due is not None and self.next_due <= now
                 if self.outbox or (free > 0 and (self.may_have_work or due)):
@@ -128,7 +129,7 @@ class Consumer:
                 self.queue.name, self.lease, sent, free, self.worker.clock.now_ms()
             )
         except SchemaError as exc:
-            self._give_up(exc)
+            self.give_up(exc)
             return
         except Exception as exc:
             self.outbox = sent + self.outbox
@@ -153,7 +154,7 @@ class Consumer:
         for job in result.jobs:
             self.start(job)
 
-    def _give_up(self, error: SchemaError) -> None:
+    def give_up(self, error: SchemaError) -> None:
         """The storage cannot be used (damaged, or written by another program): no retry
         can help, so stop the worker with the error ``add`` raises on the same file. Jobs
         running here are cancelled; their outcomes could not be stored anyway."""

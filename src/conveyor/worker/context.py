@@ -21,7 +21,12 @@ T = TypeVar("T")
 
 
 class JobContext(Generic[T]):
-    """The job being run. ``data`` is the payload, in its declared type when there is one."""
+    """The job being run, as an ``async def`` handler receives it.
+
+    ``data`` is the payload, in the type the job name declares when it declares one.
+    Progress and log lines are stored at once, so any process reading the job (``get_job``,
+    the CLI, an event stream) sees them while the handler still runs.
+    """
 
     __slots__ = (
         "_backend",
@@ -54,14 +59,21 @@ class JobContext(Generic[T]):
     ) -> None:
         self._backend = backend
         self.queue = queue
+        """The name of the job's queue."""
         self.id = job_id
+        """The job's id (generated, or the ``job_id`` given to ``add``)."""
         self.name = name
+        """The job name, which picked this handler."""
         self.data = data
+        """The payload, decoded into the declared payload type when there is one."""
         self.options = options
+        """The job's options as stored with it (the queue's defaults and the add's own)."""
         self.attempts_made = attempts_made
         """Attempts finished before this one (0 on the first run)."""
         self.timestamp = timestamp
+        """When the job was added, in ms since the epoch."""
         self.token = token
+        """This attempt's lease token: a worker that lost the job cannot store its end."""
         self._log_keep = log_keep
         self._now = now
 
@@ -69,7 +81,11 @@ class JobContext(Generic[T]):
         return f"<JobContext {self.queue}/{self.id} {self.name!r}>"
 
     async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
-        """Store progress (a number or a JSON object), visible to any process at once."""
+        """Store progress (a number or a JSON object), visible to any process at once.
+
+        It replaces the previous value (``Job.progress`` reads it) and emits a
+        ``progress`` event carrying it.
+        """
         await self._backend.update_progress(self.queue, self.id, dumps(progress), self._now())
 
     async def log(self, text: str) -> None:
@@ -78,7 +94,8 @@ class JobContext(Generic[T]):
 
 
 class SyncJobContext(Generic[T]):
-    """The running job for a handler in a thread: the same calls, blocking."""
+    """The running job for a plain ``def`` handler, which runs in a thread: the same
+    attributes and calls as ``JobContext``, blocking until stored."""
 
     __slots__ = ("_inner", "_loop", "attempts_made", "data", "id", "name", "options", "queue")
 
@@ -86,25 +103,39 @@ class SyncJobContext(Generic[T]):
         self._inner = inner
         self._loop = loop
         self.queue = inner.queue
+        """The name of the job's queue."""
         self.id = inner.id
+        """The job's id."""
         self.name = inner.name
+        """The job name, which picked this handler."""
         self.data = inner.data
+        """The payload, decoded into the declared payload type when there is one."""
         self.options = inner.options
+        """The job's options as stored with it."""
         self.attempts_made = inner.attempts_made
+        """Attempts finished before this one (0 on the first run)."""
 
     def update_progress(self, progress: int | float | dict[str, Any]) -> None:
+        """Store progress (a number or a JSON object), visible to any process at once."""
         asyncio.run_coroutine_threadsafe(self._inner.update_progress(progress), self._loop).result()
 
     def log(self, text: str) -> None:
+        """Append a line to the job's log (the newest lines are kept)."""
         asyncio.run_coroutine_threadsafe(self._inner.log(text), self._loop).result()
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessJob(Generic[T]):
-    """The job for a cpu_bound handler in another process (no progress or log calls)."""
+    """The job for a ``cpu_bound`` handler, which runs in another process: a picklable
+    snapshot, with no progress or log calls (they would need the worker's connection)."""
 
     queue: str
+    """The name of the job's queue."""
     id: str
+    """The job's id."""
     name: str
+    """The job name."""
     data: T
+    """The payload, decoded into the declared payload type when there is one."""
     attempts_made: int
+    """Attempts finished before this one (0 on the first run)."""

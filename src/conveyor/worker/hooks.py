@@ -17,12 +17,19 @@ class JobReport:
     status: str
     """``completed``, ``failed`` or ``retrying``."""
     duration_ms: float
+    """How long the handler ran, in milliseconds."""
     result: Any = None
+    """The handler's return value, when it completed."""
     error: BaseException | None = None
+    """The exception the handler raised, when it failed or will be retried."""
 
 
 class WorkerHooks:
-    """Called on the worker's event loop; an exception in a hook is logged, never fatal."""
+    """Called on the worker's event loop; an exception in a hook is logged, never fatal.
+
+    Subclass it, override the methods you need, and pass instances to
+    ``Worker(hooks=[...])``; hooks run in the order given.
+    """
 
     async def on_worker_start(self, worker: Worker) -> None:
         """After the worker has connected and before it takes its first job."""

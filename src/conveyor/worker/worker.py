@@ -12,7 +12,7 @@ from typing import Any
 
 from ..backends.base import Lease
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import BackendUnavailableError, ConfigurationError, ConveyorError
+from ..errors import BackendUnavailableError, ConfigurationError, ConveyorError, SchemaError
 from ..queue import Queue
 from .consumer import Consumer
 from .context import JobContext
@@ -34,6 +34,10 @@ class Worker:
     ``async with Worker(queue):`` runs it in the background (tests, embedding);
     ``await worker.run()`` runs until SIGTERM/SIGINT: the first signal stops fetching and
     lets running jobs finish within ``settings.grace``; a second exits at once.
+
+    ``backoff_strategies`` names the functions ``Backoff.custom(name)`` refers to, each
+    ``(attempts_made, error) -> seconds``; ``hooks`` are ``WorkerHooks`` called around
+    jobs; ``clock`` is the one the queues use (a ``ManualClock`` in tests).
     """
 
     def __init__(
@@ -46,17 +50,21 @@ class Worker:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.queues = [queues] if isinstance(queues, Queue) else list(queues)
+        """The queues this worker takes jobs from, with the handlers registered on them."""
         if not self.queues:
             raise ConfigurationError("a worker needs at least one queue")
         names = [q.name for q in self.queues]
         if len(set(names)) != len(names):
             raise ConfigurationError(f"queue listed twice: {names}")
         self.settings = settings or WorkerSettings()
+        """How the worker runs (``WorkerSettings()`` unless given)."""
         self.hooks = list(hooks)
+        """The hooks called around jobs, in order."""
         self.strategies = dict(backoff_strategies or {})
         self.clock = clock
+        """Where "now" comes from; the worker wakes when a ``ManualClock`` moves."""
         self.consumers: list[Consumer] = []
-        self.runner = Runner(self.settings.concurrency * len(self.queues), self.settings.processes)
+        self.runner = Runner(self.settings.total_concurrency(names), self.settings.processes)
         self.last_tick = time.monotonic()
         self.last_backend_failure = 0.0
         """When a call to the backend last failed (monotonic); set from any thread."""
@@ -75,6 +83,8 @@ class Worker:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
+        """Check that every queue's backend answers, then fetch and run jobs in the
+        background until ``stop()``; ``async with Worker(...)`` calls both."""
         for queue in self.queues:
             await queue.backend.ping()
         self.consumers = [Consumer(self, q) for q in self.queues]
@@ -88,9 +98,11 @@ class Worker:
         for hook in self.hooks:
             await self._call_hook(hook.on_worker_start(self))
         log.info(
-            "worker started on %s (concurrency %d per queue)",
-            ", ".join(q.name for q in self.queues),
-            self.settings.concurrency,
+            "worker started on %s",
+            ", ".join(
+                f"{q.name} (concurrency {self.settings.concurrency_for(q.name)})"
+                for q in self.queues
+            ),
             extra={"queues": [q.name for q in self.queues]},
         )
 
@@ -219,9 +231,16 @@ class Worker:
 
     # -- helpers for consumers -------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run one-off background work (a dead-letter forward); what it raises is logged
+        once, never left as "Task exception was never retrieved"."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._spawned_done)
+
+    def _spawned_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("background work of the worker failed: %r", error, exc_info=error)
 
     def _kick_all(self) -> None:
         for consumer in self.consumers:
@@ -250,6 +269,9 @@ class Worker:
             except BackendUnavailableError as exc:
                 self.backend_failed()
                 log.warning("stalled check on %s skipped: %s", consumer.queue.name, exc)
+            except SchemaError as exc:  # storage no retry can help: stop, as a fetch does
+                consumer.give_up(exc)
+                return
             except Exception:
                 log.exception("stalled check on %s failed", consumer.queue.name)
             await asyncio.sleep(self.settings.stalled_interval)

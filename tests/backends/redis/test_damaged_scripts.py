@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from conveyor import InvalidStateError, ManualClock, Queue
+from conveyor import BulkJob, InvalidStateError, ManualClock, Queue
 from conveyor.backends.redis.keys import QueueKeys
 from tests.conformance.by_hand import complete, fail, fetch, finish, lease, recover
 
@@ -138,3 +138,57 @@ async def test_adding_with_the_id_of_a_damaged_record_returns_it_with_a_note(
     again = await queue.add("work", 1, job_id="order-7")
     assert again.damage is not None
     assert "not a hash" in again.damage
+
+
+async def test_a_generated_id_whose_key_is_taken_is_skipped_not_written_over(
+    queue: Queue, client: Redis
+) -> None:
+    first = await queue.add("work", 0)
+    squatter = keys(queue).job(str(int(first.id) + 2))
+    await client.set(squatter, "garbage")
+    added = await queue.add_bulk([BulkJob("work", i) for i in range(3)])
+    ids = [job.id for job in added]
+    assert str(int(first.id) + 2) not in ids, "the taken id was not given out"
+    assert len(set(ids)) == 3
+    assert await client.get(squatter) == b"garbage", "the key at that id was not touched"
+    assert (await queue.counts())["waiting"] == 4
+    assert sorted(await client.lrange(keys(queue).wait, 0, -1)) == sorted(
+        i.encode() for i in [first.id, *ids]
+    )
+    for job in added:
+        assert (await queue.get_job(job.id)).data == int(job.data)  # type: ignore[union-attr]
+
+
+async def test_an_active_id_without_a_record_is_failed_by_the_stalled_check(
+    queue: Queue, client: Redis
+) -> None:
+    added = [await queue.add("work", i) for i in range(3)]
+    dead = lease("dead")
+    await fetch(queue, dead, 3)
+    await queue.backend.release_lease(queue.name, dead)
+    await client.delete(keys(queue).job(added[1].id))
+    recovered, failed = await recover(queue)
+    assert sorted(recovered) == sorted([added[0].id, added[2].id])
+    assert failed == [added[1].id], "reported, not dropped"
+    job = await queue.get_job(added[1].id)
+    assert job is not None
+    assert job.state == "failed"
+    assert "record is missing" in (job.failed_reason or "")
+    assert (await queue.counts())["failed"] == 1
+
+
+@pytest.mark.parametrize("garbled", ["wait", "active", "meta", "bogus", None])
+async def test_removing_a_job_whose_state_field_is_garbled_takes_it_out_everywhere(
+    queue: Queue, client: Redis, garbled: str | None
+) -> None:
+    healthy = await queue.add("work", 1)
+    victim = await queue.add("work", 2)
+    key = keys(queue).job(victim.id)
+    if garbled is None:
+        await client.hdel(key, "state")
+    else:
+        await client.hset(key, "state", garbled)
+    await queue.remove(victim.id)
+    assert await queue.get_job(victim.id) is None
+    assert await client.lrange(keys(queue).wait, 0, -1) == [healthy.id.encode()]
+    assert (await queue.counts())["waiting"] == 1

@@ -58,3 +58,16 @@ async def test_a_dropped_connection_fails_calls_in_flight_and_is_reopened(
     assert len([o for o in outcomes if o != "unavailable"]) >= 2
     await admin.aclose()
     await queue.close()
+
+
+async def test_a_command_that_cannot_be_packed_leaves_the_replies_in_step(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    channel = HotChannel(client.connection_pool)
+    try:
+        assert await channel.call("ECHO", "first") == b"first"
+        with pytest.raises(UnicodeEncodeError):
+            await channel.call("ECHO", "\udcff")
+        assert await asyncio.wait_for(channel.call("ECHO", "next"), 5) == b"next"
+    finally:
+        await channel.close()
+        await client.aclose()

@@ -55,3 +55,40 @@ async def test_a_stalled_job_with_garbled_counters_is_recovered(queue: Queue) ->
     assert await recover(queue) == ([job.id], [])
     await job.refresh()
     assert (job.state, job.stalled_count) == ("waiting", 1)
+
+
+def break_id(queue: Queue, job_id: str) -> None:
+    """Give one job an id that is not UTF-8 text (as another program writing TEXT might)."""
+    assert isinstance(queue.backend, SQLiteBackend)
+    conn = sqlite3.connect(queue.backend.path, isolation_level=None)
+    conn.execute("UPDATE jobs SET id = CAST(x'ff00fe' AS TEXT) WHERE queue = ? AND id = ?",
+                 (queue.name, job_id))
+    conn.close()
+
+
+async def test_a_job_whose_id_is_not_utf8_fails_alone_in_the_fetch(queue: Queue) -> None:
+    jobs = [await queue.add("work", i) for i in range(3)]
+    break_id(queue, jobs[1].id)
+    page = await queue.get_jobs("waiting")
+    assert len(page) == 3, "a page reads the damaged row too"
+    assert sum(1 for job in page if job.damage and "id is not UTF-8" in job.damage) == 1
+    fetched = await fetch(queue, lease("w"), 3)
+    assert sorted(j.job_id for j in fetched) == sorted([jobs[0].id, jobs[2].id])
+    counts = await queue.counts()
+    assert (counts["active"], counts["failed"], counts["waiting"]) == (2, 1, 0)
+    (failed,) = await queue.get_jobs("failed")
+    assert "id is not UTF-8" in (failed.failed_reason or "")
+
+
+async def test_a_stalled_job_whose_id_is_not_utf8_is_recovered_with_the_others(
+    queue: Queue,
+) -> None:
+    jobs = [await queue.add("work", i) for i in range(3)]
+    dead = lease("dead")
+    await fetch(queue, dead, 3)
+    await queue.backend.release_lease(queue.name, dead)
+    break_id(queue, jobs[1].id)
+    recovered, failed = await recover(queue)
+    assert len(recovered) == 3
+    assert failed == []
+    assert (await queue.counts())["waiting"] == 3

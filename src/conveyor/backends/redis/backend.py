@@ -14,6 +14,7 @@ from ...errors import (
     AmbiguousResultError,
     BackendUnavailableError,
     ConfigurationError,
+    InvalidOptionsError,
     ScriptError,
 )
 from ...options import STATES, STORED_STATES, JobState
@@ -32,8 +33,7 @@ from ..stored import FieldReader, fetched_job
 from . import connection
 from .hot import HotChannel
 from .keys import QueueKeys, registry_key
-from .packing import use_hiredis_packing
-from .scripts import SCRIPT_NAMES, source
+from .loop_clients import LoopClient, LoopClients
 
 log = logging.getLogger("conveyor.redis")
 
@@ -90,11 +90,19 @@ async def _translated(url: str, *, write: bool = False) -> AsyncIterator[None]:
                 f"Redis at {_redact(url)} cannot take this command now: {exc}"
             ) from exc
         raise ScriptError(f"Redis refused a conveyor command: {exc}") from exc
-    except rx.DataError as exc:  # an argument redis-py cannot send: conveyor's bug
-        raise ScriptError(f"conveyor built a command Redis cannot take: {exc}") from exc
+    except (rx.DataError, UnicodeEncodeError) as exc:
+        raise _unsendable(exc) from exc
     except (rx.RedisError, rx.RedisClusterException) as exc:  # an unreadable reply, a
         # cluster that cannot be reached, and kinds later redis-py versions add
         raise BackendUnavailableError(f"Redis at {_redact(url)} failed: {exc!r}") from exc
+
+
+def _unsendable(exc: Exception) -> Exception:
+    """An argument that could not be sent: text with a lone surrogate is the caller's
+    (InvalidOptionsError); any other kind redis-py cannot send is conveyor's bug."""
+    if isinstance(exc, UnicodeEncodeError):
+        return InvalidOptionsError(f"an argument is not valid UTF-8 text: {exc}")
+    return ScriptError(f"conveyor built a command Redis cannot take: {exc}")
 
 
 def _maybe_sent(exc: Exception) -> bool:
@@ -113,7 +121,9 @@ def _redact(url: str) -> str:
 
 
 def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    """A reply as text; bytes that are not UTF-8 (written by hand or another program) are
+    shown escaped instead of failing the whole reply they came in."""
+    return value.decode(errors="backslashreplace") if isinstance(value, bytes) else value
 
 
 class RedisBackend(Backend):
@@ -125,20 +135,24 @@ class RedisBackend(Backend):
         self.prefix = target.prefix
         self._target = target
         self._strict = strict
-        client, self._helpers = connection.connect(target)
-        use_hiredis_packing(client)
-        # redis-py types every reply as "Awaitable[T] | T" (one signature for the sync and
-        # async clients), which no caller can use; the backend treats replies as Any and
-        # converts them in one place per call.
-        self._client: Any = client
-        self._scripts: dict[str, AsyncScript] = {
-            name: self._client.register_script(source(name)) for name in SCRIPT_NAMES
-        }
+        self._clients = LoopClients(target)
+        """Connections belong to an event loop: each loop that uses the backend gets its own."""
         self._registered: set[str] = set()
         self._checked = False
         self._seq = 0
-        pool = getattr(client, "connection_pool", None)  # a cluster client has one per node
-        self._hot = HotChannel(pool) if pool is not None else None
+
+    @property
+    def _client(self) -> Any:
+        """The running loop's redis-py client; replies are Any and converted per call."""
+        return self._clients.current().client
+
+    @property
+    def _scripts(self) -> dict[str, AsyncScript]:
+        return self._clients.current().scripts
+
+    @property
+    def _hot(self) -> HotChannel | None:
+        return self._clients.current().hot
 
     def clone(self) -> RedisBackend:
         return RedisBackend(self.url, strict=self._strict)
@@ -149,20 +163,23 @@ class RedisBackend(Backend):
     async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if not self._checked:
             await self.preflight()
+        conns = self._clients.current()
         async with _translated(self.url, write=True):
-            if self._hot is not None and name in _HOT_SCRIPTS:
-                return await self._run_hot(name, keys, args)
-            return await self._scripts[name](keys=list(keys), args=list(args))
+            if conns.hot is not None and name in _HOT_SCRIPTS:
+                return await self._run_hot(conns, name, keys, args)
+            return await conns.scripts[name](keys=list(keys), args=list(args))
 
-    async def _run_hot(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _run_hot(
+        self, conns: LoopClient, name: str, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
         """EVALSHA on the lean channel; load the script once if Redis lost it (NOSCRIPT)."""
-        assert self._hot is not None
-        script = self._scripts[name]
+        assert conns.hot is not None
+        script = conns.scripts[name]
         try:
-            return await self._hot.call("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await conns.hot.call("EVALSHA", script.sha, len(keys), *keys, *args)
         except rx.NoScriptError:
-            await self._client.script_load(script.script)
-            return await self._hot.call("EVALSHA", script.sha, len(keys), *keys, *args)
+            await conns.client.script_load(script.script)
+            return await conns.hot.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
     # -- lifecycle -----------------------------------------------------------------
     async def preflight(self) -> None:
@@ -204,11 +221,8 @@ class RedisBackend(Backend):
             await self._client.ping()
 
     async def close(self) -> None:
-        if self._hot is not None:
-            await self._hot.close()
-        await self._client.aclose()
-        for helper in self._helpers:
-            await helper.aclose()
+        """Close the running loop's connections (another loop's close as that loop ends)."""
+        await self._clients.aclose()
 
     # -- producing -----------------------------------------------------------------
     async def add(self, queue: str, jobs: Sequence[NewJob], now_ms: int) -> list[AddResult]:
@@ -224,11 +238,14 @@ class RedisBackend(Backend):
                 job.delay_ms,
                 1 if job.lifo else 0,
             )
-        raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
+        if not self._checked:  # a strict refusal stores nothing, not even the listing
+            await self.preflight()
         if queue not in self._registered:
-            # Marked before the SADD so that a burst of first adds (a gather of hundreds)
-            # sends one, not one per caller: each would take a pooled connection, and
-            # redis-py >= 8 refuses a pool's 101st ("Too many connections").
+            # Listed before the first job is stored, so that a failure here stores nothing
+            # (an error after the script ran would leave the caller unsure). Marked first
+            # so that a burst of first adds (a gather of hundreds) sends one SADD, not one
+            # per caller: each would take a pooled connection, and redis-py >= 8 refuses a
+            # pool's 101st ("Too many connections").
             self._registered.add(queue)
             try:
                 async with _translated(self.url):
@@ -236,6 +253,7 @@ class RedisBackend(Backend):
             except BaseException:
                 self._registered.discard(queue)  # the next add registers it
                 raise
+        raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
         return [AddResult(_text(raw[i]), raw[i + 1] == 1) for i in range(0, len(raw), 2)]
 
     # -- working -------------------------------------------------------------------
@@ -348,7 +366,12 @@ class RedisBackend(Backend):
         paused = False
         if raw.get(b"state") == b"waiting":
             paused = await self.is_paused(queue)
-        return _record(queue, job_id, raw, paused)
+        record = _record(queue, job_id, raw, paused)
+        if record.state == "delayed":
+            async with _translated(self.url):
+                due = await self._client.zscore(self._keys(queue).delayed, job_id)
+            record.due_on = None if due is None else int(due)
+        return record
 
     async def _unreadable(self, queue: str, job_id: str, state: str | None = None) -> JobRecord:
         """A job whose key is not a hash: where its id sits, and what its key holds."""
@@ -386,6 +409,7 @@ class RedisBackend(Backend):
         if state in ("waiting", "paused") and (state == "paused") != paused:
             return []
         end = offset + limit - 1
+        dues: dict[bytes, float] = {}
         async with _translated(self.url):
             if state in ("waiting", "paused"):
                 # The wait list is taken from the right: the next job is at index -1.
@@ -398,10 +422,11 @@ class RedisBackend(Backend):
                 ids = (ids[::-1] if newest_first else ids)[offset : end + 1]
             else:
                 key = k.key(state)
-                if newest_first:
-                    ids = await self._client.zrevrange(key, offset, end)
-                else:
-                    ids = await self._client.zrange(key, offset, end)
+                scan = self._client.zrevrange if newest_first else self._client.zrange
+                scored = await scan(key, offset, end, withscores=True)
+                ids = [member for member, _ in scored]
+                if state == "delayed":  # the score is the due time, a retry's backoff too
+                    dues = dict(scored)
             pipe = self._client.pipeline(transaction=False)
             for job_id in ids:
                 pipe.hgetall(k.job(_text(job_id)))
@@ -414,6 +439,8 @@ class RedisBackend(Backend):
                     raise row
                 elif row:
                     records.append(_record(queue, _text(job_id), row, paused))
+                    if job_id in dues and records[-1].state == "delayed":
+                        records[-1].due_on = int(dues[job_id])
         return records
 
     async def counts(self, queue: str) -> dict[JobState, int]:

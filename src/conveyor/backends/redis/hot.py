@@ -143,9 +143,13 @@ class HotChannel:
         if replies is None or replies.lost is not None:
             replies = await self._open()
         assert self._transport is not None
+        # Packed before the caller joins the queue of replies: an argument that cannot be
+        # packed raises here with nothing sent, instead of leaving a future that would
+        # take the next caller's reply.
+        packed = HIREDIS.pack_command(args)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         replies.pending.append(future)
-        self._transport.write(HIREDIS.pack_command(args))
+        self._transport.write(packed)
         if self._timeout is None:
             await replies.drained()
             return await future

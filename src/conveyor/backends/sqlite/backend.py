@@ -63,8 +63,10 @@ class SQLiteBackend(Backend):
     """Storage in one SQLite file (``sqlite:///path``), shared by processes on one machine."""
 
     def __init__(self, url: str, *, target: SQLiteTarget | None = None) -> None:
-        self.url = url
         self.target = target if target is not None else parse(url)
+        self.url = self.target.url
+        """The resolved ``sqlite:////absolute/path.db``: a relative URL names a file in
+        the working directory of the process that built the backend."""
         self.path = self.target.path
         self._db = DatabaseThread(self.target)
         self._watch = ChangeWatch(self.path)

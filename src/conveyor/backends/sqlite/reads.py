@@ -13,11 +13,13 @@ from typing import cast
 from ...options import STATES, JobState
 from ..base import Event, JobRecord
 from ..stored import FieldReader
+from .ops.lib import shown_id
 
 _JOB_COLUMNS = (
-    "id, CAST(name AS BLOB), CAST(data AS BLOB), CAST(opts AS BLOB), CAST(state AS BLOB),"
-    " timestamp, attempts_made, stalled_count, delay, priority, processed_on, finished_on,"
-    " CAST(returnvalue AS BLOB), CAST(failed_reason AS BLOB), CAST(progress AS BLOB)"
+    "CAST(id AS BLOB), CAST(name AS BLOB), CAST(data AS BLOB), CAST(opts AS BLOB),"
+    " CAST(state AS BLOB), timestamp, attempts_made, stalled_count, delay, priority,"
+    " processed_on, finished_on, CAST(returnvalue AS BLOB), CAST(failed_reason AS BLOB),"
+    " CAST(progress AS BLOB), rank"
 )
 """Text comes back as bytes and is decoded field by field (:mod:`..stored`), so that a
 value that is not UTF-8 or not of its column's type damages only its own record."""
@@ -50,9 +52,10 @@ def marker(conn: sqlite3.Connection, queue: str) -> int:
 def _record(
     conn: sqlite3.Connection, queue: str, row: tuple[object, ...], paused: bool
 ) -> JobRecord:
-    (job_id, name, data, opts, raw_state, timestamp, attempts, stalled, delay, priority,
-     processed, finished, result, reason, progress) = row
+    (raw_id, name, data, opts, raw_state, timestamp, attempts, stalled, delay, priority,
+     processed, finished, result, reason, progress, rank) = row
     read = FieldReader()
+    job_id = read.text(raw_id, "id")
     state = read.text(raw_state, "state", "failed")
     if state not in STATES:
         read.note(f"state {state[:40]!r} is not a known state")
@@ -68,7 +71,7 @@ def _record(
     ]
     return JobRecord(
         queue=queue,
-        job_id=cast(str, job_id),
+        job_id=job_id,
         name=read.name(name),
         data=read.blob(data, "data"),
         options=read.blob(opts, "opts", b"{}"),
@@ -80,6 +83,7 @@ def _record(
         priority=read.integer(priority, "priority"),
         processed_on=read.optional_integer(processed, "processed_on") or None,
         finished_on=read.optional_integer(finished, "finished_on") or None,
+        due_on=read.optional_integer(rank, "rank") if state == "delayed" else None,
         result=read.optional_blob(result, "returnvalue"),
         failed_reason=read.optional_text(reason, "failed_reason"),
         progress=read.optional_blob(progress, "progress"),
@@ -120,7 +124,7 @@ def get_jobs(
             rows = conn.execute(
                 f"SELECT {_JOB_COLUMNS} FROM jobs WHERE queue = ? AND state = 'active'", (queue,)
             ).fetchall()
-            rows.sort(key=lambda r: _id_order(cast(str, r[0])), reverse=newest_first)
+            rows.sort(key=lambda r: _id_order(shown_id(r[0])), reverse=newest_first)
             rows = rows[offset : offset + limit]
         else:
             order = "DESC" if newest_first else "ASC"

@@ -3,7 +3,8 @@
 ``sqlite:///relative/path.db`` is relative to the working directory (resolved once, when
 the backend is built); ``sqlite:////absolute/path.db`` is absolute. Query parameters:
 ``busy_timeout_ms`` (how long a write waits for another process's transaction, default
-5000) and ``synchronous`` (``normal``, the default, or ``full``).
+5000) and ``synchronous`` (``normal``, the default, or ``full``). ``SQLiteTarget.url`` is
+the resolved form the backend reports as its ``url``, so every message names the file.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ class SQLiteTarget:
     """Absolute path of the database file."""
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
     synchronous: str = "normal"
+
+    @property
+    def url(self) -> str:
+        """``sqlite:////absolute/path.db`` with the parameters that differ from the
+        defaults: one spelling per file and settings, whatever the working directory."""
+        path = self.path.replace("%", "%25").replace("?", "%3F")
+        params = []
+        if self.busy_timeout_ms != DEFAULT_BUSY_TIMEOUT_MS:
+            params.append(f"busy_timeout_ms={self.busy_timeout_ms}")
+        if self.synchronous != "normal":
+            params.append(f"synchronous={self.synchronous}")
+        return f"sqlite:///{path}" + (f"?{'&'.join(params)}" if params else "")
 
 
 def parse(url: str) -> SQLiteTarget:

@@ -23,9 +23,10 @@ local generated = 0
 for i = 0, n - 1 do
   if ARGV[4 + i * FIELDS] == '' then generated = generated + 1 end
 end
-local nextId = 0
+local nextId, top = 0, 0
 if generated > 0 then
-  nextId = redis.call('INCRBY', KEYS[2], generated) - generated
+  top = redis.call('INCRBY', KEYS[2], generated)
+  nextId = top - generated
 end
 
 local out = {}
@@ -37,9 +38,17 @@ for i = 0, n - 1 do
   local jobKey
   local created = 1
   if id == '' then
-    nextId = nextId + 1
-    id = tostring(nextId)
-    jobKey = base .. 'job:' .. id
+    -- A key already at a generated id (left by hand, or damaged) is skipped, never
+    -- written over: HSET on a key of another type would stop the script halfway.
+    repeat
+      nextId = nextId + 1
+      if nextId > top then
+        top = redis.call('INCR', KEYS[2])
+        nextId = top
+      end
+      id = tostring(nextId)
+      jobKey = base .. 'job:' .. id
+    until redis.call('EXISTS', jobKey) == 0
   else
     jobKey = base .. 'job:' .. id
     if redis.call('EXISTS', jobKey) == 1 then created = 0 end

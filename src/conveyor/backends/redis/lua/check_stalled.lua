@@ -10,8 +10,8 @@
 
   Lease expiry is Redis's own PX, never a comparison of clocks. A job is stalled when the
   lease named by its token (<worker id>:<n>) is gone. It returns to the front of the wait
-  list, or fails once it has stalled more than ARGV[3] times. A damaged record is confined
-  to failed (lib/confine.lua) and reported among the failed.
+  list, or fails once it has stalled more than ARGV[3] times. A damaged
+  (or missing) record is confined to failed (lib/confine.lua) and reported among the failed.
   Returns { recovered ids, failed ids }; both empty when another worker holds the guard.
   Events: stalled, failed.
 ]]
@@ -56,6 +56,9 @@ for i = 1, #active, 2 do
         emit(KEYS[4], maxlen, 'stalled', id)
         recovered[#recovered + 1] = id
       end
+    else  -- an active id without a record: failed with a reason, never dropped unseen
+      confine(base, id, now, maxlen, 'its record is missing')
+      failed[#failed + 1] = id
     end
   end
 end

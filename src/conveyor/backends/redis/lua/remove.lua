@@ -3,7 +3,7 @@
   KEYS[1] base   KEYS[2] active   KEYS[3] events
   ARGV[1] job id   ARGV[2] events maxlen
   Returns 0; -1 no such job; -3 the job is active (its worker owns it). A damaged record
-  (not a hash) is removed from wherever its id is.
+  (not a hash, or a state that names no list or set) is removed from wherever its id is.
   Events: removed.
 ]]
 --@include broken
@@ -13,15 +13,20 @@ local base = KEYS[1]
 local id = ARGV[1]
 local jobKey = base .. 'job:' .. id
 local state = redis.pcall('HGET', jobKey, 'state')
+local SETS = { prioritized = true, delayed = true, completed = true, failed = true,
+  ['waiting-children'] = true }
 if broken(state) then
   state = 'damaged'
 elseif not state then
-  return -1
+  if redis.call('EXISTS', jobKey) == 0 then return -1 end
+  state = 'damaged'  -- a hash without its state field
+elseif state ~= 'waiting' and state ~= 'active' and not SETS[state] then
+  state = 'damaged'  -- a garbled state names no list or set it could be taken out of
 end
 if redis.call('HEXISTS', KEYS[2], id) == 1 then return -3 end
 if state == 'waiting' then
   redis.call('LREM', base .. 'wait', 0, id)
-elseif state == 'damaged' then
+elseif state == 'damaged' or state == 'active' then
   -- the record cannot say where the job is: take its id out of every list and set
   redis.call('LREM', base .. 'wait', 0, id)
   for _, set in ipairs({ 'prioritized', 'delayed', 'completed', 'failed', 'waiting-children' }) do

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from .lib import shown_id
 from .tx import Tx
 
 
@@ -39,16 +40,18 @@ def check_stalled(
     }
     conn.execute("DELETE FROM leases WHERE queue = ? AND expires_at <= ?", (queue, lease_now))
     active = conn.execute(
-        "SELECT rid, id, worker, CAST(priority AS INTEGER), CAST(stalled_count AS INTEGER)"
+        "SELECT rid, CAST(id AS BLOB), worker, CAST(priority AS INTEGER),"
+        " CAST(stalled_count AS INTEGER)"
         " FROM jobs"
         " WHERE queue = ? AND state = 'active' ORDER BY rid",
         (queue,),
     ).fetchall()
     recovered: list[str] = []
     failed: list[str] = []
-    for rid, job_id, worker, priority, stalled_before in active:
+    for rid, raw_id, worker, priority, stalled_before in active:
         if worker in alive:
             continue
+        job_id = shown_id(raw_id)
         stalled = stalled_before + 1
         if stalled > max_stalled:
             conn.execute(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ...base import FetchedJob, Outcome
 from ...stored import fetched_job
-from .lib import CHUNK, delete_jobs, hold_lease, marks, trim_finished
+from .lib import CHUNK, delete_jobs, hold_lease, marks, shown_id, trim_finished
 from .tx import Tx
 
 LOCK_LOST = -2
@@ -181,18 +181,18 @@ def _retry(tx: Tx, rid: int, priority: int, o: Outcome, now: int) -> None:
 
 def _promote_due(tx: Tx, now: int) -> None:
     due = tx.conn.execute(
-        "SELECT rid, id, CAST(priority AS INTEGER) FROM jobs WHERE queue = ?"
+        "SELECT rid, CAST(id AS BLOB), CAST(priority AS INTEGER) FROM jobs WHERE queue = ?"
         " AND state = 'delayed' AND rank <= ?"
         " ORDER BY rank, id LIMIT 1000",
         (tx.queue, now),
     ).fetchall()
     if due:
         moves = []
-        for rid, job_id, priority in due:
+        for rid, raw_id, priority in due:
             state, rank = tx.enqueue(priority, False)
             tx.moved("delayed", state)
             moves.append((state, rank, rid))
-            tx.emit("waiting", job_id, {"prev": "delayed"})
+            tx.emit("waiting", shown_id(raw_id), {"prev": "delayed"})
         tx.conn.executemany("UPDATE jobs SET state = ?, rank = ? WHERE rid = ?", moves)
 
 
@@ -230,13 +230,31 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
             " WHERE jobs.rid = t.rid"
             # Text columns come back as bytes, so that a value that is not UTF-8 damages
             # its own job only (sqlite3 would fail the whole statement decoding it).
-            " RETURNING rid, id, token, CAST(name AS BLOB), CAST(data AS BLOB),"
+            " RETURNING rid, CAST(id AS BLOB), token, CAST(name AS BLOB), CAST(data AS BLOB),"
             " CAST(opts AS BLOB), attempts_made, timestamp",
             (*tokens, now, worker),
         ).fetchall()
         rows.sort(key=lambda row: order[row[0]])
-        for _, job_id, token, *fields in rows:
+        for rid, raw_id, token, *fields in rows:
+            try:
+                job_id = raw_id.decode()
+            except (AttributeError, UnicodeDecodeError):  # no caller could name it
+                _confine_unnamed(tx, rid, raw_id, now)
+                continue
             job = fetched_job(job_id, token, *fields)
             jobs.append(job)
             tx.emit("active", job.job_id)
     return jobs
+
+
+def _confine_unnamed(tx: Tx, rid: int, raw_id: object, now: int) -> None:
+    """Fail, in the fetch that took it, a job whose stored id is not UTF-8 text: the worker
+    could not finish it by id, and decoding it would fail the whole fetch."""
+    reason = "the stored job record is damaged: its id is not UTF-8 text"
+    tx.conn.execute(
+        "UPDATE jobs SET state = 'failed', rank = ?, finished_on = ?, failed_reason = ?,"
+        " worker = NULL, token = NULL WHERE rid = ?",
+        (now, now, reason, rid),
+    )
+    tx.moved("active", "failed")
+    tx.emit("failed", shown_id(raw_id), {"reason": reason})

@@ -10,6 +10,15 @@ CHUNK = 500
 """Rows per set-based statement (well under SQLite's limit on bound parameters)."""
 
 
+def shown_id(raw: object) -> str:
+    """A job id read as bytes (``CAST(id AS BLOB)``), as text for events and reports: an id
+    that is not UTF-8 must not fail the statement that read it (sqlite3 decodes every text
+    column of a row, and one bad value would stop a whole fetch or stalled check)."""
+    if isinstance(raw, bytes):
+        return raw.decode(errors="backslashreplace")
+    return str(raw)
+
+
 def marks(count: int, width: int = 1) -> str:
     """``?, ?, …`` for an IN list, or ``(?, ?), (?, ?), …`` for VALUES rows."""
     if width == 1:
