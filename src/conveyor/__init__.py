@@ -27,7 +27,7 @@ from .errors import (
 from .job import AttemptError, Job
 from .options import Backoff, JobOptions, JobState, KeepJobs
 from .queue import BulkJob, Queue
-from .signals import Retry, UnrecoverableError
+from .signals import Postpone, Retry, UnrecoverableError
 from .task import Task
 from .worker import (
     JobContext,
@@ -64,6 +64,7 @@ __all__ = [
     "ManualClock",
     "PayloadError",
     "PayloadTooLargeError",
+    "Postpone",
     "ProcessJob",
     "Queue",
     "Retry",

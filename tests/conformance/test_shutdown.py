@@ -1,12 +1,14 @@
 """Graceful stop: running jobs finish within the grace period and nothing new starts;
-jobs still running after it are left, with their lease released, for prompt recovery."""
+jobs still running after it go back to the front of waiting at once, untouched."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from conveyor import JobContext, Queue, Worker
 
+from .by_hand import complete, fetch, finish, lease
 from .helpers import FAST, until_state
 
 
@@ -36,7 +38,7 @@ async def test_stop_lets_a_running_job_finish_and_takes_no_more(queue: Queue) ->
     assert ran == ["running"]
 
 
-async def test_stop_after_grace_leaves_the_job_for_prompt_recovery(queue: Queue) -> None:
+async def test_stop_after_grace_puts_the_job_back_in_line_untouched(queue: Queue) -> None:
     attempts: list[int] = []
     cancelled = asyncio.Event()
 
@@ -52,17 +54,37 @@ async def test_stop_after_grace_leaves_the_job_for_prompt_recovery(queue: Queue)
         return "second worker"
 
     job = await queue.add("stubborn", None)
-    first = Worker(queue, settings=FAST)
+    first = Worker(queue, settings=dataclasses.replace(FAST, max_stalled=0))
     await first.start()
     await until_state(job, "active")
     await asyncio.wait_for(first.stop(grace=0.1), 10)
     assert cancelled.is_set(), "the handler was cancelled when the grace period ran out"
-    assert await job.get_state() == "active", "no outcome was stored for the abandoned attempt"
-    async with Worker(queue, settings=FAST):
+    await job.refresh()
+    assert (job.state, job.stalled_count, job.attempts_made) == ("waiting", 0, 0), (
+        "a stop is not a stall and not a failed attempt"
+    )
+    async with Worker(queue, settings=dataclasses.replace(FAST, max_stalled=0)):
         assert await job.wait(timeout=10) == "second worker"
     await job.refresh()
-    assert job.stalled_count == 1
-    assert job.attempts_made == 1, "an abandoned attempt is not counted as a failure"
+    assert (job.stalled_count, job.attempts_made) == (0, 1)
+    assert attempts == [0, 0]
+
+
+async def test_requeue_is_fenced_by_the_token(queue: Queue) -> None:
+    jobs = [await queue.add("work", i) for i in range(3)]
+    holder = lease("w")
+    fetched = await fetch(queue, holder, 3)
+    tokens = {j.job_id: j.token for j in fetched}
+    moved = await queue.backend.requeue(
+        queue.name,
+        [(jobs[0].id, tokens[jobs[0].id]), (jobs[1].id, "someone-else:1"), ("nope", "x:1")],
+        0,
+    )
+    assert moved == [jobs[0].id]
+    assert [await j.get_state() for j in jobs] == ["waiting", "active", "active"]
+    assert await finish(queue, holder, complete(fetched[0])) == [-2], "its old token is void"
+    (again,) = await fetch(queue, lease("v"), 1)
+    assert again.job_id == jobs[0].id, "a requeued job is next in line"
 
 
 async def test_stop_flushes_finished_outcomes(queue: Queue) -> None:

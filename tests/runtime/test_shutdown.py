@@ -6,10 +6,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from conveyor import BulkJob, Queue
-from conveyor.backends.redis.keys import DEFAULT_PREFIX, QueueKeys
 
 from .harness import Records, Workers, until
 
@@ -89,35 +87,36 @@ async def test_second_sigterm_exits_at_once_and_leaves_jobs_to_recovery(
 
 
 @pytest.mark.slow
-async def test_jobs_past_the_grace_period_are_released_for_recovery(
+async def test_jobs_past_the_grace_period_go_back_in_line_untouched(
     producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
     tmp_path: Path,
 ) -> None:
-    """With the default 10 s lease, recovery right after exit shows the lease was released."""
+    """A deploy is not a stall: jobs stopped by a too-short grace period are waiting again
+    when the worker exits, their stall count and attempts as they were, so max_stalled=0
+    does not fail them and the next worker starts them at once (no stalled check)."""
     gate = tmp_path / "go"
-    first = workers.start(redis_url, queue_name, "first", concurrency=3, grace=0.5)
+    first = workers.start(
+        redis_url, queue_name, "first", concurrency=3, grace=0.5, max_stalled=0
+    )
     await first.wait_ready()
     ids = await _gated(producer, gate, 3)
     await until(lambda: len(records.of("start", "first")) == 3, 20, "3 jobs to start")
 
     first.send(signal.SIGTERM)
     assert await first.wait_exit(20) == 0, first.log()
-    assert "left to recovery" in first.log()
+    assert "3 running job(s) stopped and put back in line" in first.log()
     assert records.count("cancelled", "first") == dict.fromkeys(ids, 1)
-    # The jobs are still active, but the lease they name is gone: the next stalled check
-    # recovers them, without waiting for the 10 s lease to lapse.
-    keys = QueueKeys(DEFAULT_PREFIX, queue_name)
-    client = Redis.from_url(redis_url, decode_responses=True)
-    try:
-        tokens = await client.hgetall(keys.active)
-        assert set(tokens) == set(ids)
-        for token in set(tokens.values()):
-            worker_id = str(token).rsplit(":", 1)[0]
-            assert not await client.exists(keys.lease(worker_id))
-    finally:
-        await client.aclose()
+    counts = await producer.counts()
+    assert (counts["waiting"], counts["active"], counts["failed"]) == (3, 0, 0)
+    for job_id in ids:
+        job = await producer.get_job(job_id)
+        assert job is not None
+        assert (job.state, job.stalled_count, job.attempts_made) == ("waiting", 0, 0)
 
-    second = workers.start(redis_url, queue_name, "second", concurrency=3, stalled_interval=0.5)
+    # A stalled check that never runs during the test: the jobs need none.
+    second = workers.start(
+        redis_url, queue_name, "second", concurrency=3, stalled_interval=3600, max_stalled=0
+    )
     gate.touch()
     took = await until(
         lambda: len(records.of("done", "second")) == 3, 30, "the jobs to run on the second worker"
@@ -125,7 +124,11 @@ async def test_jobs_past_the_grace_period_are_released_for_recovery(
     await until(lambda: _completed(producer, 3), 10, "the jobs to complete")
     assert records.count("done", "second") == dict.fromkeys(ids, 1)
     assert records.of("done", "first") == []
-    print(f"\njobs released at shutdown ran again {took:.1f}s after the next worker started")
+    for job_id in ids:
+        job = await producer.get_job(job_id)
+        assert job is not None
+        assert (job.state, job.stalled_count) == ("completed", 0)
+    print(f"\njobs stopped at shutdown ran again {took:.1f}s after the next worker started")
     second.send(signal.SIGTERM)
     assert await second.wait_exit(30) == 0
 
@@ -149,14 +152,15 @@ async def test_a_thread_handler_past_the_grace_period_does_not_keep_the_process_
 
     first.send(signal.SIGTERM)
     assert await first.wait_exit(20) == 0, first.log()
-    assert "left to recovery" in first.log()
+    assert "1 running job(s) stopped and put back in line" in first.log()
+    assert await job.get_state() == "waiting"
 
     second = workers.start(redis_url, queue_name, "second", concurrency=2, stalled_interval=0.5)
     await until(lambda: len(records.of("start", "second")) == 1, 30, "the job to run again")
     gate.touch()
     await until(lambda: _completed(producer, 1), 20, "the job to complete")
     await job.refresh()
-    assert (job.result, job.stalled_count) == ("second", 1)
+    assert (job.result, job.stalled_count) == ("second", 0)
     assert records.of("done", "first") == []
     second.send(signal.SIGTERM)
     assert await second.wait_exit(30) == 0

@@ -19,7 +19,7 @@ from typing import Literal
 
 from ..options import JobState, RetentionMs
 
-FinishAction = Literal["complete", "fail", "retry"]
+FinishAction = Literal["complete", "fail", "retry", "postpone"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,8 @@ class Outcome:
 
     ``result`` is the JSON return value for ``complete``; ``error`` is the JSON error
     record of this attempt for ``fail``/``retry``; ``reason`` is the short failure text.
+    ``postpone`` runs the job again after ``retry_delay_ms`` with its attempts, reason and
+    error history as they were (the handler's "not now", or a stop).
     ``attempts_made`` is the new count including this attempt (a stalled recovery does
     not count as an attempt). ``retention`` applies to the set the job lands in.
     """
@@ -189,6 +191,14 @@ class Backend(abc.ABC):
         self, queue: str, lease: Lease, active: Sequence[tuple[str, str]]
     ) -> list[str]:
         """Keep ``lease`` alive; return ids of ``active`` (id, token) pairs no longer ours."""
+
+    @abc.abstractmethod
+    async def requeue(
+        self, queue: str, jobs: Sequence[tuple[str, str]], now_ms: int
+    ) -> list[str]:
+        """Put jobs a stopping worker could not finish back in line at once (the front of
+        waiting), each fenced by its (id, token) pair, with attempts and stall count
+        untouched; return the ids moved. A stop is not a stall."""
 
     @abc.abstractmethod
     async def release_lease(self, queue: str, lease: Lease) -> None:

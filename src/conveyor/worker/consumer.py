@@ -18,11 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from .. import payloads
 from ..backends.base import FetchedJob, Lease, Outcome
-from ..errors import BackendUnavailableError, ConveyorError, SchemaError, SerializationError
+from ..errors import (
+    BackendUnavailableError,
+    ConveyorError,
+    Refusal,
+    SchemaError,
+    SerializationError,
+)
 from ..options import JobOptions
 from ..queue import Queue
 from ..serialization import load_options
-from ..signals import UnrecoverableError
+from ..signals import Postpone, UnrecoverableError
 from ..wakeup import listen
 from . import outcomes
 from .context import JobContext
@@ -65,6 +71,11 @@ class Consumer:
         self.next_due: int | None = None
         self.watcher: asyncio.Task[None] | None = None
         self.stopping = False
+        self._is_stopping = lambda: self.stopping
+        """What handlers read as ``job.stopping`` (one callable for every job)."""
+        self.unfinished: list[tuple[str, str]] = []
+        """(id, token) of jobs cancelled by a shutdown past its grace: put back in line at
+        once by the worker (``Backend.requeue``), never left to count as stalled."""
         self.loop = asyncio.get_running_loop()
         self._failures = 0
         """Round trips failed in a row (0 while the backend answers)."""
@@ -341,6 +352,7 @@ class Consumer:
                     token=job.token,
                     log_keep=self.settings.log_keep,
                     now=clock.now_ms,
+                    stopping=self._is_stopping,
                 )
                 async with asyncio.timeout(options.timeout):
                     if self.worker.hooks:
@@ -356,10 +368,16 @@ class Consumer:
                 raise
             except Exception as exc:
                 outcome = outcomes.failed(job, options, exc, clock.now_ms(), self.worker.strategies)
-                report = self._failed(job, options, outcome, exc, started)
+                if isinstance(exc, Postpone):
+                    report = await self._postponed(job, exc, started)
+                else:
+                    report = self._failed(job, options, outcome, exc, started)
         except asyncio.CancelledError:
-            # Lease lost, or shutdown past its grace period: another worker (or this one
-            # after the stalled check) runs the job again; no outcome is stored here.
+            # Lease lost (another worker runs the job again after the stalled check), or a
+            # shutdown past its grace period (the worker puts the job back in line); no
+            # outcome is stored here.
+            if self.stopping:
+                self.unfinished.append((job.job_id, job.token))
             with self.held_lock:
                 self.held.pop(job.job_id, None)
             self.changed.set()  # a slot is free; a stopping loop may be done
@@ -372,6 +390,34 @@ class Consumer:
             await self.worker.after_job(ctx, report)
         self.outbox.append(outcome)
         self.changed.set()
+
+    async def _postponed(
+        self, job: FetchedJob, signal: Postpone, started: float
+    ) -> JobReport | None:
+        """Store the checkpoint a ``Postpone`` carries (a payload that cannot be stored
+        fails the job instead), log it, and say so to the hooks."""
+        if signal.replaces_data:
+            raw = payloads.encode(
+                job.name, self.queue.payload_type(job.name), signal.data,
+                self.queue.max_payload_bytes,
+            )
+            code = await self.backend.update_data(self.queue.name, job.job_id, raw)
+            if code < 0:
+                raise Refusal(code).error(
+                    queue=self.queue.name, job_id=job.job_id, action="checkpoint"
+                )
+        log.info(
+            "job %s (%s) in %s postponed for %gs: %s",
+            job.job_id,
+            job.name,
+            self.queue.name,
+            max(signal.delay, 0),
+            signal,
+            extra={"queue": self.queue.name, "job_id": job.job_id},
+        )
+        if not self.worker.hooks:
+            return None
+        return JobReport("postponed", _ms(started), error=signal)
 
     def _failed(
         self,

@@ -8,6 +8,7 @@ in a process pool get a :class:`ProcessJob`, a plain picklable snapshot.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -32,6 +33,7 @@ class JobContext(Generic[T]):
         "_backend",
         "_log_keep",
         "_now",
+        "_stopping",
         "attempts_made",
         "data",
         "id",
@@ -56,8 +58,10 @@ class JobContext(Generic[T]):
         token: str,
         log_keep: int,
         now: Any,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._backend = backend
+        self._stopping = stopping
         self.queue = queue
         """The name of the job's queue."""
         self.id = job_id
@@ -79,6 +83,17 @@ class JobContext(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<JobContext {self.queue}/{self.id} {self.name!r}>"
+
+    @property
+    def stopping(self) -> bool:
+        """True once the worker has begun to shut down (SIGTERM, a deploy).
+
+        A long handler checks it between units of work to save where it got to and
+        return early, rather than be cancelled when the grace period ends; either way
+        the job goes back in line untouched. ``raise Postpone(data=checkpoint)`` makes
+        the next run start from the checkpoint.
+        """
+        return self._stopping()
 
     async def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         """Store progress (a number or a JSON object), visible to any process at once.
@@ -114,6 +129,11 @@ class SyncJobContext(Generic[T]):
         """The job's options as stored with it."""
         self.attempts_made = inner.attempts_made
         """Attempts finished before this one (0 on the first run)."""
+
+    @property
+    def stopping(self) -> bool:
+        """True once the worker has begun to shut down: see ``JobContext.stopping``."""
+        return self._inner.stopping
 
     def update_progress(self, progress: int | float | dict[str, Any]) -> None:
         """Store progress (a number or a JSON object), visible to any process at once."""

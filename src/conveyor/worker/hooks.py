@@ -15,7 +15,8 @@ class JobReport:
     """How one attempt ended, for ``after_job``."""
 
     status: str
-    """``completed``, ``failed`` or ``retrying``."""
+    """``completed``, ``failed``, ``retrying`` or ``postponed`` (the handler raised
+    ``Postpone``: no attempt was spent)."""
     duration_ms: float
     """How long the handler ran, in milliseconds."""
     result: Any = None

@@ -11,7 +11,7 @@ from ..backends.base import FetchedJob, Outcome
 from ..errors import ConfigurationError, PayloadError, SerializationError
 from ..options import MAX_DURATION_S, Backoff, JobOptions, RetentionMs, retention_ms
 from ..serialization import dumps
-from ..signals import Retry, UnrecoverableError
+from ..signals import Postpone, Retry, UnrecoverableError
 
 BackoffStrategy = Callable[[int, BaseException], float]
 """A custom strategy: (attempts made so far, the error) → seconds to wait."""
@@ -92,7 +92,10 @@ def failed(
     now_ms: int,
     strategies: Mapping[str, BackoffStrategy],
 ) -> Outcome:
-    """Retry with backoff while attempts remain, else fail; some errors fail at once."""
+    """Retry with backoff while attempts remain, else fail; some errors fail at once.
+    A ``Postpone`` is no failure: the job runs again later, its attempts untouched."""
+    if isinstance(error, Postpone):
+        return postponed(job, error.delay)
     attempts = job.attempts_made + 1
     reason = describe(error)
     stack = "".join(traceback.format_exception(error))[-_MAX_STACK:]
@@ -114,6 +117,14 @@ def failed(
         return _fail(job, attempts, reason, record, retention_ms(options.remove_on_fail))
     return Outcome(
         job.job_id, job.token, "retry", attempts, reason=reason, error=record, retry_delay_ms=delay
+    )
+
+
+def postponed(job: FetchedJob, delay_s: float) -> Outcome:
+    """Run the job again after ``delay_s`` with its attempts, reason and errors as they
+    were: the handler said "not now" (``Postpone``)."""
+    return Outcome(
+        job.job_id, job.token, "postpone", job.attempts_made, retry_delay_ms=_delay_ms(delay_s)
     )
 
 

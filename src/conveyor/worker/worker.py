@@ -128,6 +128,7 @@ class Worker:
         # Every lease in use, taken before abandoned jobs forget theirs.
         leases = self._leases()
         await self._drain(grace, leases)
+        await self._requeue_unfinished()
         if self._tasks:  # dead-letter forwards in flight
             await asyncio.wait(set(self._tasks), timeout=5)
         for task in self._loops + list(self._tasks):
@@ -164,7 +165,9 @@ class Worker:
                     held.task.cancel()
                     abandoned += 1
         log.warning(
-            "grace period of %gs over: %d running job(s) left to recovery", grace, abandoned
+            "grace period of %gs over: %d running job(s) stopped and put back in line",
+            grace,
+            abandoned,
         )
         # Let consumers store the outcomes they hold; then give up on them.
         _, pending = await asyncio.wait(pending, timeout=5)
@@ -172,6 +175,32 @@ class Worker:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+    async def _requeue_unfinished(self) -> None:
+        """Jobs stopped by the shutdown go back to the front of waiting now, attempts and
+        stall count untouched. One that cannot be (the backend is away) is left to the
+        stalled check, as a job of a worker that died would be."""
+        for consumer in self.consumers:
+            if not consumer.unfinished:
+                continue
+            jobs, consumer.unfinished = consumer.unfinished, []
+            try:
+                moved = await consumer.backend.requeue(
+                    consumer.queue.name, jobs, self.clock.now_ms()
+                )
+            except ConveyorError as exc:
+                log.warning(
+                    "could not put %d stopped job(s) of %s back in line (%s); the stalled"
+                    " check will",
+                    len(jobs),
+                    consumer.queue.name,
+                    exc,
+                )
+                continue
+            log.info(
+                "%d stopped job(s) of %s put back in line", len(moved), consumer.queue.name,
+                extra={"queue": consumer.queue.name},
+            )
 
     async def _release(self, leases: list[tuple[Consumer, Lease]]) -> None:
         """Drop the leases so that jobs left behind are recovered at the next check."""

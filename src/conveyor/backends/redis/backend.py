@@ -39,7 +39,7 @@ log = logging.getLogger("conveyor.redis")
 
 EVENTS_MAXLEN = 10_000
 _HOT_SCRIPTS = frozenset({"add", "finish_and_fetch"})
-_ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r"}
+_ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r", "postpone": "p"}
 _SCORED_STATES = ("prioritized", "delayed", "completed", "failed", "waiting-children")
 _STALLED_REASON = "job stalled more than the allowed number of times (max_stalled)"
 
@@ -323,6 +323,16 @@ class RedisBackend(Backend):
             args += (job_id, token)
         lost = await self._run("renew_lease", [k.lease(lease.worker_id), k.active], args)
         return [_text(x) for x in lost]
+
+    async def requeue(
+        self, queue: str, jobs: Sequence[tuple[str, str]], now_ms: int
+    ) -> list[str]:
+        k = self._keys(queue)
+        args: list[Any] = [now_ms, EVENTS_MAXLEN]
+        for job_id, token in jobs:
+            args += (job_id, token)
+        moved = await self._run("requeue", [k.base, k.active, k.events, k.marker], args)
+        return [_text(x) for x in moved]
 
     async def release_lease(self, queue: str, lease: Lease) -> None:
         async with _translated(self.url):

@@ -17,6 +17,7 @@ SCRIPT_NAMES = (
     "add",
     "finish_and_fetch",
     "check_stalled",
+    "requeue",
     "renew_lease",
     "update_progress",
     "add_log",

@@ -41,6 +41,7 @@ from .ops.pause import pause
 from .ops.promote import promote
 from .ops.remove import remove
 from .ops.renew_lease import renew_lease
+from .ops.requeue import requeue
 from .ops.retry import retry
 from .ops.update_data import update_data
 from .ops.update_progress import update_progress
@@ -141,6 +142,11 @@ class SQLiteBackend(Backend):
         self, queue: str, lease: Lease, active: Sequence[tuple[str, str]]
     ) -> list[str]:
         return await self._db.write(_renew_lease, queue, lease, active)
+
+    async def requeue(
+        self, queue: str, jobs: Sequence[tuple[str, str]], now_ms: int
+    ) -> list[str]:
+        return await self._db.write(requeue, queue, list(jobs))
 
     async def release_lease(self, queue: str, lease: Lease) -> None:
         await self._db.write(_release_lease, queue, lease.worker_id)

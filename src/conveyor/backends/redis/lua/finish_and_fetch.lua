@@ -9,9 +9,11 @@
   ARGV[1] now (ms)        ARGV[2] events maxlen   ARGV[3] worker id   ARGV[4] lease ms
   ARGV[5] first token sequence number             ARGV[6] how many jobs to fetch
   ARGV[7] outcome count n, then 10 fields per outcome:
-    id, token, action (c|f|r), attempts made, result json, reason, error json (kept as
-    field err:<n>, n counting every failed attempt of the job, across manual retries),
-    retry delay ms, keep age ms (-1 none), keep count (-1 none); age = count = 0 removes
+    id, token, action (c|f|r|p: complete, fail, retry, postpone), attempts made,
+    result json, reason, error json (kept as field err:<n>, n counting every failed
+    attempt of the job, across manual retries), retry delay ms, keep age ms (-1 none),
+    keep count (-1 none); age = count = 0 removes. A postpone moves the job like a retry
+    but leaves its attempts, reason and errors as they were.
 
   Returns { codes, jobs, next delayed due time or -1, paused 0/1 }
     codes: per outcome 0, or -2 when the token is not the job's (lock lost)
@@ -19,8 +21,8 @@
            fields may be missing or garbled: the worker fails such a job alone
   A record that cannot be read as a hash (or that is missing) is confined to failed with
   a reason instead of being finished, promoted or fetched (lib/confine.lua).
-  Events: completed, failed, retrying, delayed (a retry that waits), waiting (a delayed job
-  now due), active, drained.
+  Events: completed, failed, retrying, delayed (a retry or postpone that waits), waiting
+  (a delayed job now due, or a postponed one back in line), active, drained.
 ]]
 --@include emit
 --@include enqueue
@@ -60,23 +62,30 @@ if n > 0 then
       local age, count = tonumber(ARGV[o + 8]), tonumber(ARGV[o + 9])
       -- The first touch of the job's record goes through pcall: a damaged record is
       -- confined to failed instead of stopping the script halfway through the batch.
-      local removing = age == 0 and count == 0 and action ~= 'r'
+      local again = action == 'r' or action == 'p'
+      local removing = age == 0 and count == 0 and not again
       local first
       if removing then
         first = nil
       elseif action == 'c' then
         first = redis.pcall('HSET', jobKey, 'state', 'completed', 'returnvalue', ARGV[o + 4],
           'finishedOn', now, 'attemptsMade', attempts)
+      elseif action == 'p' then
+        first = redis.pcall('HGET', jobKey, 'priority')
       else
         first = redis.pcall('HINCRBY', jobKey, 'errors', 1)
       end
       if broken(first) then
         confine(base, id, now, maxlen, first.err)
-      elseif action == 'r' then
+      elseif action == 'p' and not first then
+        confine(base, id, now, maxlen, 'its record is missing')
+      elseif again then
         local delay = tonumber(ARGV[o + 7])
         local state
-        redis.call('HSET', jobKey, 'attemptsMade', attempts, 'failedReason', ARGV[o + 5],
-          'err:' .. first, ARGV[o + 6])
+        if action == 'r' then
+          redis.call('HSET', jobKey, 'attemptsMade', attempts, 'failedReason', ARGV[o + 5],
+            'err:' .. first, ARGV[o + 6])
+        end
         if delay > 0 then
           state = 'delayed'
           redis.call('ZADD', KEYS[5], now + delay, id)
@@ -86,7 +95,11 @@ if n > 0 then
           redis.call('ZADD', KEYS[9], 0, '0')
         end
         redis.call('HSET', jobKey, 'state', state)
-        emit(KEYS[8], maxlen, 'retrying', id, 'delay', delay, 'reason', ARGV[o + 5])
+        if action == 'r' then
+          emit(KEYS[8], maxlen, 'retrying', id, 'delay', delay, 'reason', ARGV[o + 5])
+        elseif delay == 0 then
+          emit(KEYS[8], maxlen, 'waiting', id, 'prev', 'active')
+        end
         if delay > 0 then emit(KEYS[8], maxlen, 'delayed', id, 'delay', delay, 'due', now + delay) end
       else
         local set = (action == 'c') and KEYS[6] or KEYS[7]

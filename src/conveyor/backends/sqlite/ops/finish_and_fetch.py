@@ -104,9 +104,10 @@ def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
             codes.append(LOCK_LOST)
             continue
         codes.append(0)
-        if o.action == "retry":
+        if o.action in {"retry", "postpone"}:
             _retry(tx, rid, priority, o, now)
-            errors.append((queue, o.job_id, o.error))
+            if o.action == "retry":
+                errors.append((queue, o.job_id, o.error))
             continue
         age, count = o.retention
         state = _FINISHED[o.action]
@@ -162,19 +163,29 @@ def _remove(
 
 
 def _retry(tx: Tx, rid: int, priority: int, o: Outcome, now: int) -> None:
+    """Another attempt after ``retry_delay_ms``: a retry counts the failed attempt and
+    keeps its reason; a postpone (the handler's "not now") leaves both as they were."""
     delay = o.retry_delay_ms
     if delay > 0:
         state, rank = "delayed", now + delay
     else:
         state, rank = tx.enqueue(priority, False)
     tx.moved("active", state)
-    tx.conn.execute(
-        "UPDATE jobs SET state = ?, rank = ?, attempts_made = ?, failed_reason = ?,"
-        " worker = NULL, token = NULL WHERE rid = ?",
-        (state, rank, o.attempts_made, o.reason, rid),
-    )
+    if o.action == "retry":
+        tx.conn.execute(
+            "UPDATE jobs SET state = ?, rank = ?, attempts_made = ?, failed_reason = ?,"
+            " worker = NULL, token = NULL WHERE rid = ?",
+            (state, rank, o.attempts_made, o.reason, rid),
+        )
+        tx.emit("retrying", o.job_id, {"delay": str(delay), "reason": o.reason})
+    else:
+        tx.conn.execute(
+            "UPDATE jobs SET state = ?, rank = ?, worker = NULL, token = NULL WHERE rid = ?",
+            (state, rank, rid),
+        )
+        if delay == 0:
+            tx.emit("waiting", o.job_id, {"prev": "active"})
     tx.wake = True
-    tx.emit("retrying", o.job_id, {"delay": str(delay), "reason": o.reason})
     if delay > 0:
         tx.emit("delayed", o.job_id, {"delay": str(delay), "due": str(rank)})
 
