@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 
 class Clock:
@@ -42,8 +43,10 @@ class ManualClock(Clock):
         """The time it was last moved to; it does not change on its own."""
         return self._now
 
-    def advance(self, seconds: float) -> None:
+    def advance(self, seconds: float | timedelta) -> None:
         """Move time forward and wake every subscriber (workers look for due jobs)."""
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
         self._now += round(seconds * 1000)
         for listener in list(self._listeners):
             listener()

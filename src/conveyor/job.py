@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import JobFailedError, JobNotFoundError
-from .options import JobOptions, JobState
+from .options import JobOptions, JobState, Seconds, to_ms
 from .serialization import load_options, loads
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ class Job(Generic[R]):
         handle is refreshed with ``refresh()``)."""
         await self.queue.update_data(self.id, data)
 
-    async def wait(self, timeout: float | None = None) -> R:
+    async def wait(self, timeout: Seconds | None = None) -> R:
         """Wait until the job finishes; return its result or raise ``JobFailedError``.
 
         Listens on the queue's event stream, so it wakes as soon as the job ends; raises
@@ -231,6 +231,8 @@ class Job(Generic[R]):
         queue's capped event stream; a job removed otherwise raises ``JobNotFoundError``.
         """
         backend, queue = self.queue.backend, self.queue.name
+        if timeout is not None:
+            timeout = to_ms(timeout, "timeout") / 1000
         deadline = None if timeout is None else time.monotonic() + timeout
         after = await backend.last_event_id(queue)
         try:

@@ -128,6 +128,34 @@ async def test_delay_accepts_timedelta_and_orders_by_due_time(
     assert seen == ["a", "b"]
 
 
+async def test_every_duration_of_the_api_takes_a_timedelta(
+    make_queue: Callable[..., Queue],
+) -> None:
+    """Seconds or a timedelta wherever a duration is taken, never milliseconds: a BullMQ
+    habit of timeout=60000 would be 16.7 hours; a timedelta says what it means."""
+    clock = ManualClock()
+    queue = make_queue(clock=clock)
+    seen = recorder(queue)
+    job = await queue.add(
+        "record", "x", delay=timedelta(minutes=5), timeout=timedelta(seconds=30),
+        backoff=Backoff.fixed(timedelta(seconds=2)), remove_on_complete=KeepJobs(
+            age=timedelta(hours=1)
+        ),
+    )
+    assert job.options.timeout == 30
+    clock.advance(timedelta(minutes=4))
+    worker = Worker(
+        queue, settings=WorkerSettings(lease=timedelta(seconds=2), block_timeout=0.05),
+        clock=clock,
+    )
+    await worker.start()
+    assert await job.get_state() == "delayed", "4 of the 5 minutes have passed"
+    clock.advance(timedelta(minutes=1))
+    assert await job.wait(timeout=timedelta(seconds=10)) is None
+    await worker.stop(grace=timedelta(seconds=1))
+    assert seen == ["x"]
+
+
 async def run_until_completed(queue: Queue, count: int) -> None:
     async def done() -> bool:
         return (await queue.counts())["completed"] == count

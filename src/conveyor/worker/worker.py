@@ -13,6 +13,7 @@ from typing import Any
 from ..backends.base import Lease
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import BackendUnavailableError, ConfigurationError, ConveyorError, SchemaError
+from ..options import Seconds, to_ms
 from ..queue import Queue
 from .consumer import Consumer
 from .context import JobContext
@@ -106,13 +107,14 @@ class Worker:
             extra={"queues": [q.name for q in self.queues]},
         )
 
-    async def stop(self, grace: float | None = None) -> None:
+    async def stop(self, grace: Seconds | None = None) -> None:
         """Stop fetching; wait up to ``grace`` seconds for running jobs, then abandon them
         (their leases are released so another worker recovers them promptly).
 
         Safe to call more than once and from several tasks: all wait for one shutdown.
         """
-        await asyncio.shield(self._begin_stop(grace))
+        seconds = None if grace is None else to_ms(grace, "grace") / 1000
+        await asyncio.shield(self._begin_stop(seconds))
 
     def _begin_stop(self, grace: float | None) -> asyncio.Future[None]:
         """Stop fetching now (before any await), and start the shutdown once."""

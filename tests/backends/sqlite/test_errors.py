@@ -3,6 +3,7 @@ busy timeout, a read-only file, a read-only directory."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -130,3 +131,28 @@ async def test_a_value_sqlite_cannot_bind_is_a_script_error_and_changes_nothing(
     with pytest.raises(ScriptError, match="nothing was changed"):
         await producer.backend.add(producer.name, [sound, too_far], 0)
     assert sum((await producer.counts()).values()) == 0
+
+
+async def test_opening_while_another_connection_holds_the_write_lock_waits_for_it(
+    tmp_path: Path, queue_name: str
+) -> None:
+    """As when two processes open a new database together and one is creating the
+    schema: SQLite refuses the switch to WAL at once (no busy handler), so it is retried
+    within the busy timeout instead of failing with "locked"."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # a rollback-journal file, write-locked
+    queue = Queue(queue_name, url=f"sqlite:///{path}?busy_timeout_ms=10000")
+    try:
+        adding = asyncio.ensure_future(queue.add("noop", None))
+        # Nothing signals that the opener has reached the lock, so give it time to: it
+        # fails at once without the retry (the assertion below), and passes either way
+        # with it; the sleep can make the test weaker, never flaky.
+        await asyncio.sleep(0.3)
+        assert not adding.done(), "the add waits for the lock instead of failing"
+        holder.execute("COMMIT")
+        job = await asyncio.wait_for(adding, 15)
+        assert (await queue.get_job(job.id)) is not None
+    finally:
+        holder.close()
+        await queue.close()

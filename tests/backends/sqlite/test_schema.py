@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import pytest
 from conveyor import Queue, SchemaError, Worker, WorkerSettings
 from conveyor.backends import from_url
 from conveyor.backends.sqlite import SQLiteBackend, schema
+
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 def digest(path: Path) -> str:
@@ -218,3 +222,38 @@ async def test_clone_opens_the_same_file(producer: Queue) -> None:
         assert await twin.get_job(producer.name, job.id) is not None
     finally:
         await twin.close()
+
+
+_OPEN_AT_THE_GATE = """
+import os, sys, time
+sys.path.insert(0, {src!r})
+from conveyor.backends.sqlite.connection import open_connection
+from conveyor.backends.sqlite.url import parse
+gate = {gate!r}
+while not os.path.exists(gate):  # all children start together, as a deploy's workers do
+    time.sleep(0.0005)
+open_connection(parse({url!r})).close()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(6))
+def test_processes_opening_one_new_database_together_all_succeed(
+    tmp_path: Path, round_: int
+) -> None:
+    """One creates the schema while the others look at the file: none may read it half
+    made (tables without conveyor's application id) or fail to switch it to WAL."""
+    gate = tmp_path / "go"
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code = _OPEN_AT_THE_GATE.format(src=str(SRC), gate=str(gate), url=url)
+    children = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    gate.touch()
+    failures = []
+    for child in children:
+        _, err = child.communicate(timeout=60)
+        if child.returncode != 0:
+            failures.append(err.strip().splitlines()[-1])
+    assert failures == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import time
 
 from ...errors import BackendError, BackendUnavailableError, SchemaError, ScriptError
 from . import schema
@@ -40,8 +41,8 @@ def open_connection(target: SQLiteTarget) -> sqlite3.Connection:
         # :mod:`.dbthread` with finer waits, so the connection itself never sleeps.
         conn.execute(f"PRAGMA busy_timeout = {target.busy_timeout_ms}")
         needs_setup = schema.check(conn, path)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
+        mode = _enter_wal(conn, target)
+        if mode.lower() != "wal":
             raise BackendError(
                 f"could not put the SQLite database {path} in WAL mode (it stays {mode!r});"
                 " conveyor needs WAL so that workers and producers do not block each other"
@@ -60,6 +61,22 @@ def open_connection(target: SQLiteTarget) -> sqlite3.Connection:
             raise translate(exc, target) from exc
         raise
     return conn
+
+
+def _enter_wal(conn: sqlite3.Connection, target: SQLiteTarget) -> str:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the write
+    lock, up to the busy timeout. SQLite answers a mode change that would have to wait
+    with SQLITE_BUSY at once, without calling the busy handler: two processes opening a
+    new database together (one creating the schema) would otherwise see "locked"."""
+    deadline = time.monotonic() + target.busy_timeout_ms / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", _BUSY) & 0xFF
+            if code not in (_BUSY, _LOCKED) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.002)  # on the database thread: the lock is another process's
 
 
 def _ensure_directory(path: str) -> None:

@@ -82,8 +82,18 @@ def _classify(path: str, app_id: int, version: int, names: list[str]) -> str:
 
 
 def check(conn: sqlite3.Connection, path: str) -> bool:
-    """Recognise the file without writing; True when it needs creating or migrating."""
-    return _classify(path, *_inspect(conn)) != "current"
+    """Recognise the file without writing; True when it needs creating or migrating.
+
+    The three reads share one read transaction: outside one, a process that is creating
+    the schema can commit between them, and the file reads as tables without conveyor's
+    application id (refused as foreign) although it is a new conveyor database.
+    """
+    conn.execute("BEGIN")
+    try:
+        found = _inspect(conn)
+    finally:
+        conn.execute("COMMIT")
+    return _classify(path, *found) != "current"
 
 
 def prepare(conn: sqlite3.Connection, path: str) -> None:
