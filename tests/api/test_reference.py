@@ -2,7 +2,8 @@
 
 A name added to ``conveyor.__all__`` without a ``::: conveyor.Name`` entry fails here, as
 does a sync method generated without a row in the sync page's table. Each ```python block
-of a reference page runs as it is, in a subprocess, on SQLite and on Redis.
+of a reference page and of a user guide runs as it is, in a subprocess, on SQLite and on
+Redis.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from conveyor.sync import SyncJob, SyncQueue
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "reference"
 PAGES = sorted(REFERENCE.glob("*.md"))
+GUIDES = sorted((ROOT / "docs").glob("*.md"))
+"""The user guides' examples run too (the reference's pages have the other checks)."""
 DIRECTIVE = re.compile(r"^::: *(\S+)", re.M)
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
 
@@ -37,7 +40,7 @@ def _directives() -> dict[str, str]:
 def _examples() -> list[Any]:
     return [
         pytest.param(code, id=f"{page.stem}-{n}")
-        for page in PAGES
+        for page in [*PAGES, *GUIDES]
         for n, code in enumerate(BLOCK.findall(page.read_text()), 1)
     ]
 
@@ -98,7 +101,7 @@ def test_every_reference_page_has_an_example() -> None:
 
 def test_examples_use_queue_names_of_their_own() -> None:
     """Every example runs on the same Redis server: their queues must not meet."""
-    names = [name for page in PAGES for name in re.findall(r'Queue\("([^"]+)"',
+    names = [name for page in [*PAGES, *GUIDES] for name in re.findall(r'Queue\("([^"]+)"',
              "\n".join(BLOCK.findall(page.read_text())))]
     assert len(names) == len(set(names)), sorted(names)
 
@@ -111,9 +114,12 @@ def example_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("code", _examples())
-def test_reference_example_runs(code: str, example_url: str, tmp_path: Path) -> None:
+def test_example_runs(code: str, example_url: str, tmp_path: Path) -> None:
+    """Run as a file, as a user would: cpu_bound handlers need a module to import."""
+    script = tmp_path / "example.py"
+    script.write_text(code)
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, str(script)],
         env={**os.environ, "CONVEYOR_URL": example_url},
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
