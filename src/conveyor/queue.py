@@ -10,7 +10,13 @@ from . import payloads
 from .backends import from_url
 from .backends.base import Backend, JobRecord, NewJob
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import ConfigurationError, InvalidOptionsError, Refusal, UnknownJobNameError
+from .errors import (
+    ConfigurationError,
+    InvalidOptionsError,
+    InvalidStateError,
+    Refusal,
+    UnknownJobNameError,
+)
 from .events import EventStream
 from .job import Job
 from .options import (
@@ -32,6 +38,8 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 DEFAULT_MAX_PAYLOAD = 512 * 1024
+OBLITERATE_CHUNK = 5000
+"""Jobs deleted per storage call by ``obliterate``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,12 +330,28 @@ class Queue:
             raise InvalidOptionsError(f"cannot clean jobs in state {state!r}")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise InvalidOptionsError(f"limit must be an int of 1 or more, got {limit!r}")
-        grace = to_ms(older_than, "older_than")
-        return await self.backend.clean(self.name, state, grace, limit, self.clock.now_ms())
+        cutoff = self.clock.now_ms() - to_ms(older_than, "older_than")
+        stored: JobState = "waiting" if state == "paused" else state  # paused: waiting jobs
+        return await self.backend.clean(self.name, stored, cutoff, limit)
 
     async def obliterate(self, *, force: bool = False) -> None:
-        """Delete the queue and all its jobs; refuses while jobs run unless ``force``."""
-        await self.backend.obliterate(self.name, force)
+        """Delete the queue and all its jobs; refuses while jobs run unless ``force``.
+
+        A chunk of ``OBLITERATE_CHUNK`` jobs per call, so that a large queue never holds
+        the storage for long; the first call pauses the queue so nothing starts meanwhile.
+        Generated ids go on from where they were: an obliterated queue never reuses one.
+        """
+        while True:
+            left = await self.backend.obliterate(self.name, force, OBLITERATE_CHUNK)
+            if left == Refusal.INVALID_STATE:
+                raise InvalidStateError(
+                    f"cannot obliterate queue {self.name!r} while jobs are active (use force)",
+                    queue=self.name,
+                    job_id="*",
+                    state="active",
+                )
+            if left == 0:
+                return
 
     async def remove(self, job_id: str) -> None:
         """Delete one job and its logs. Raises ``JobNotFoundError`` when there is no such

@@ -10,6 +10,7 @@ from conveyor import Queue
 from conveyor.backends.base import FetchedJob, Lease, Outcome
 from conveyor.errors import Refusal
 from conveyor.options import retention_ms
+from conveyor.worker.outcomes import STALLED_REASON
 
 KEEP = retention_ms(False)
 LOST = int(Refusal.LOCK_LOST)
@@ -51,7 +52,9 @@ async def recover(queue: Queue, max_stalled: int = 1) -> tuple[list[str], list[s
     """Run a stalled check (1 ms interval), again while another check's guard holds."""
     deadline = time.monotonic() + 5
     while True:
-        report = await queue.backend.check_stalled(queue.name, max_stalled, 1, queue.clock.now_ms())
+        report = await queue.backend.check_stalled(
+            queue.name, max_stalled, 1, queue.clock.now_ms(), STALLED_REASON
+        )
         if report.recovered or report.failed or time.monotonic() > deadline:
             return report.recovered, report.failed
         await asyncio.sleep(0.002)

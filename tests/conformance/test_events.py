@@ -19,6 +19,7 @@ from conveyor import (
 )
 from conveyor.backends.base import Backend, Event, Lease
 from conveyor.serialization import loads
+from conveyor.worker.outcomes import STALLED_REASON
 
 from .helpers import FAST, collect, has, names_for, read_events, until_state
 
@@ -175,7 +176,7 @@ async def test_stalled_event(queue: Queue, observer: Queue) -> None:
         fetched = await backend.finish_and_fetch(queue.name, lease, [], 1, 0)
         assert [j.job_id for j in fetched.jobs] == [job.id]
         await backend.release_lease(queue.name, lease)
-        report = await backend.check_stalled(queue.name, 1, 1, 0)
+        report = await backend.check_stalled(queue.name, 1, 1, 0, STALLED_REASON)
         assert report.recovered == [job.id]
         events = await collect(stream, has("stalled"))
     assert names_for(events, job.id) == ["active", "stalled"]

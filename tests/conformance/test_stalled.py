@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conveyor import JobContext, JobFailedError, Queue, Worker
+from conveyor.worker.outcomes import STALLED_REASON
 
 from .by_hand import fetch, lease, recover
 from .helpers import FAST
@@ -15,7 +16,9 @@ from .helpers import FAST
 async def test_live_lease_is_not_recovered(queue: Queue) -> None:
     added = await queue.add("noop", None)
     await fetch(queue, lease("alive"))
-    report = await queue.backend.check_stalled(queue.name, 1, 1, queue.clock.now_ms())
+    report = await queue.backend.check_stalled(
+        queue.name, 1, 1, queue.clock.now_ms(), STALLED_REASON
+    )
     assert (report.recovered, report.failed) == ([], [])
     assert await added.get_state() == "active"
 
@@ -75,10 +78,10 @@ async def test_stalled_check_runs_once_per_interval(queue: Queue) -> None:
     job = await queue.add("noop", None)
     dead = lease("dead")
     backend, now = queue.backend, queue.clock.now_ms()
-    assert await backend.check_stalled(queue.name, 1, 60_000, now) is not None
+    assert await backend.check_stalled(queue.name, 1, 60_000, now, STALLED_REASON) is not None
     await fetch(queue, dead)
     await backend.release_lease(queue.name, dead)
-    report = await backend.check_stalled(queue.name, 1, 60_000, now)
+    report = await backend.check_stalled(queue.name, 1, 60_000, now, STALLED_REASON)
     assert (report.recovered, report.failed) == ([], []), "another check ran this interval"
     assert await job.get_state() == "active"
 

@@ -22,6 +22,11 @@ from ..options import JobState, RetentionMs
 FinishAction = Literal["complete", "fail", "retry", "postpone"]
 
 
+
+EVENTS_MAXLEN = 10_000
+"""Events kept per queue (its stream is capped near this): the engine's bound, the same on
+every backend, so a reader that falls this far behind misses events the same way."""
+
 @dataclass(frozen=True, slots=True)
 class NewJob:
     """A job ready to store: payload and options already encoded by the engine."""
@@ -206,21 +211,22 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def check_stalled(
-        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int
+        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int, reason: str
     ) -> StalledReport:
-        """Recover active jobs whose lease is gone: back to waiting, or failed after
-        ``max_stalled`` recoveries. Runs at most once per ``interval_ms`` per queue however
-        many workers call it; a skipped call returns an empty report."""
+        """Recover active jobs whose lease is gone: back to waiting, or failed with
+        ``reason`` after ``max_stalled`` recoveries. Runs at most once per ``interval_ms``
+        per queue however many workers call it; a skipped call returns an empty report."""
 
     @abc.abstractmethod
     async def update_progress(
         self, queue: str, job_id: str, progress: bytes, now_ms: int
-    ) -> None:
-        """Store progress (JSON) and emit a progress event; raises for a missing job."""
+    ) -> int:
+        """Store progress (JSON) and emit a progress event: 0, or a negative ``Refusal``."""
 
     @abc.abstractmethod
     async def add_log(self, queue: str, job_id: str, line: str, keep: int) -> int:
-        """Append a log line, keeping the newest ``keep``; return the number kept."""
+        """Append a log line, keeping the newest ``keep``: the number kept, or a negative
+        ``Refusal`` code."""
 
     # -- reading ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -267,15 +273,17 @@ class Backend(abc.ABC):
         """Remove waiting/prioritized (and delayed if asked) jobs; return how many."""
 
     @abc.abstractmethod
-    async def clean(
-        self, queue: str, state: JobState, older_than_ms: int, limit: int, now_ms: int
-    ) -> list[str]:
-        """Remove up to ``limit`` jobs in ``state`` created or finished before
-        ``now_ms - older_than_ms``; return their ids. Active jobs cannot be cleaned."""
+    async def clean(self, queue: str, state: JobState, cutoff_ms: int, limit: int) -> list[str]:
+        """Remove up to ``limit`` jobs in ``state`` (a stored one: never ``active`` or
+        ``paused``, which the engine maps to ``waiting``) created or finished before
+        ``cutoff_ms``, oldest first; return their ids."""
 
     @abc.abstractmethod
-    async def obliterate(self, queue: str, force: bool) -> None:
-        """Delete the queue and every job in it; refuse while jobs are active unless forced."""
+    async def obliterate(self, queue: str, force: bool, budget: int) -> int:
+        """Delete up to ``budget`` of the queue's jobs (pausing it first), and the queue
+        itself with the last of them: 0 when gone, 1 when jobs remain (call again), or
+        ``Refusal.INVALID_STATE`` while jobs are active unless ``force``. The engine loops,
+        so that no one call holds the storage for long."""
 
     @abc.abstractmethod
     async def remove(self, queue: str, job_id: str, now_ms: int) -> int:

@@ -478,6 +478,7 @@ class Consumer:
             s.max_stalled,
             round(s.stalled_interval * 1000),
             self.worker.clock.now_ms(),
+            outcomes.STALLED_REASON,
         )
         for job_id in report.recovered:
             log.warning(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ..errors import Refusal
 from ..options import JobOptions
 from ..serialization import dumps
 
@@ -101,11 +102,19 @@ class JobContext(Generic[T]):
         It replaces the previous value (``Job.progress`` reads it) and emits a
         ``progress`` event carrying it.
         """
-        await self._backend.update_progress(self.queue, self.id, dumps(progress), self._now())
+        code = await self._backend.update_progress(
+            self.queue, self.id, dumps(progress), self._now()
+        )
+        self._check(code, "update progress of")
 
     async def log(self, text: str) -> None:
         """Append a line to the job's log (the newest lines are kept)."""
-        await self._backend.add_log(self.queue, self.id, text, self._log_keep)
+        kept = await self._backend.add_log(self.queue, self.id, text, self._log_keep)
+        self._check(min(kept, 0), "log to")
+
+    def _check(self, code: int, action: str) -> None:
+        if code < 0:  # removed meanwhile, or its record is damaged
+            raise Refusal(code).error(queue=self.queue, job_id=self.id, action=action)
 
 
 class SyncJobContext(Generic[T]):

@@ -130,6 +130,9 @@ def postponed(job: FetchedJob, delay_s: float) -> Outcome:
 
 _DEFAULT_FAIL_RETENTION = retention_ms(JobOptions().remove_on_fail)
 
+STALLED_REASON = "job stalled more than the allowed number of times (max_stalled)"
+"""Why a job that keeps stalling failed: stored by the backend's stalled check."""
+
 
 def damaged(job: FetchedJob, now_ms: int) -> Outcome:
     """A job whose stored record cannot be run fails at once, alone, without running."""

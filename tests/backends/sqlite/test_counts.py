@@ -9,6 +9,7 @@ from pathlib import Path
 from conveyor import Backoff, BulkJob, JobContext, Queue, Worker
 from conveyor.backends.base import Lease, Outcome
 from conveyor.options import retention_ms
+from conveyor.worker.outcomes import STALLED_REASON
 from tests.conformance.helpers import FAST, until
 
 Tally = dict[tuple[str, str], int]
@@ -77,7 +78,8 @@ async def test_counts_follow_every_kind_of_change(producer: Queue, db_path: Path
     await queue.backend.release_lease(queue.name, holder)
 
     async def recovered() -> bool:  # the worker's last check may still hold the guard
-        return bool((await queue.backend.check_stalled(queue.name, 1, 1, 0)).recovered)
+        report = await queue.backend.check_stalled(queue.name, 1, 1, 0, STALLED_REASON)
+        return bool(report.recovered)
 
     await until(recovered, 5, "the stalled check to recover the job")
     (again,) = (await queue.backend.finish_and_fetch(queue.name, holder, [], 1, 0)).jobs
@@ -85,7 +87,8 @@ async def test_counts_follow_every_kind_of_change(producer: Queue, db_path: Path
     await queue.backend.release_lease(queue.name, holder)
 
     async def stalled_out() -> bool:
-        return bool((await queue.backend.check_stalled(queue.name, 1, 1, 0)).failed)
+        report = await queue.backend.check_stalled(queue.name, 1, 1, 0, STALLED_REASON)
+        return bool(report.failed)
 
     await until(stalled_out, 5, "the stalled check to fail the job")
 

@@ -19,6 +19,7 @@ from ...errors import (
 )
 from ...options import STATES, STORED_STATES, JobState
 from ..base import (
+    EVENTS_MAXLEN,
     AddResult,
     Backend,
     Event,
@@ -37,11 +38,9 @@ from .loop_clients import LoopClient, LoopClients
 
 log = logging.getLogger("conveyor.redis")
 
-EVENTS_MAXLEN = 10_000
 _HOT_SCRIPTS = frozenset({"add", "finish_and_fetch"})
 _ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r", "postpone": "p"}
 _SCORED_STATES = ("prioritized", "delayed", "completed", "failed", "waiting-children")
-_STALLED_REASON = "job stalled more than the allowed number of times (max_stalled)"
 
 
 @contextlib.asynccontextmanager
@@ -339,28 +338,24 @@ class RedisBackend(Backend):
             await self._client.delete(self._keys(queue).lease(lease.worker_id))
 
     async def check_stalled(
-        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int
+        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int, reason: str
     ) -> StalledReport:
         k = self._keys(queue)
         keys = [k.base, k.active, k.failed, k.events, k.marker, k.stalled_check]
-        args = [now_ms, EVENTS_MAXLEN, max_stalled, interval_ms, _STALLED_REASON]
+        args = [now_ms, EVENTS_MAXLEN, max_stalled, interval_ms, reason]
         recovered, failed = await self._run("check_stalled", keys, args)
         return StalledReport([_text(x) for x in recovered], [_text(x) for x in failed])
 
     async def update_progress(
         self, queue: str, job_id: str, progress: bytes, now_ms: int
-    ) -> None:
+    ) -> int:
         k = self._keys(queue)
-        code = await self._run(
-            "update_progress", [k.job(job_id), k.events], [progress, EVENTS_MAXLEN, job_id]
-        )
-        _raise_for(code, queue, job_id, "update progress of")
+        keys = [k.job(job_id), k.events]
+        return int(await self._run("update_progress", keys, [progress, EVENTS_MAXLEN, job_id]))
 
     async def add_log(self, queue: str, job_id: str, line: str, keep: int) -> int:
         k = self._keys(queue)
-        count = int(await self._run("add_log", [k.job(job_id), k.logs(job_id)], [line, keep]))
-        _raise_for(min(count, 0), queue, job_id, "log to")
-        return count
+        return int(await self._run("add_log", [k.job(job_id), k.logs(job_id)], [line, keep]))
 
     # -- reading -------------------------------------------------------------------
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
@@ -519,37 +514,21 @@ class RedisBackend(Backend):
         keys = [k.base, k.wait, k.prioritized, k.delayed, k.events]
         return int(await self._run("drain", keys, [int(include_delayed), EVENTS_MAXLEN]))
 
-    async def clean(
-        self, queue: str, state: JobState, older_than_ms: int, limit: int, now_ms: int
-    ) -> list[str]:
+    async def clean(self, queue: str, state: JobState, cutoff_ms: int, limit: int) -> list[str]:
         k = self._keys(queue)
-        if state in ("active",):
-            return []
-        key = k.wait if state in ("waiting", "paused") else k.key(state)
-        name = "waiting" if state == "paused" else state
-        args = [name, now_ms - older_than_ms, limit, EVENTS_MAXLEN]
-        ids = await self._run("clean", [k.base, key, k.events], args)
+        key = k.wait if state == "waiting" else k.key(state)
+        ids = await self._run("clean", [k.base, key, k.events], [state, cutoff_ms, limit,
+                                                                 EVENTS_MAXLEN])
         return [_text(x) for x in ids]
 
-    async def obliterate(self, queue: str, force: bool) -> None:
+    async def obliterate(self, queue: str, force: bool, budget: int) -> int:
         k = self._keys(queue)
-        while True:
-            keys = [k.base, k.meta, k.active]
-            left = int(await self._run("obliterate", keys, [int(force), 5000]))
-            if left < 0:
-                from ...errors import InvalidStateError
-
-                raise InvalidStateError(
-                    f"cannot obliterate queue {queue!r} while jobs are active (use force)",
-                    queue=queue,
-                    job_id="*",
-                    state="active",
-                )
-            if left == 0:
-                break
-        async with _translated(self.url):
-            await self._client.srem(registry_key(self.prefix), queue)
-        self._registered.discard(queue)
+        left = int(await self._run("obliterate", [k.base, k.meta, k.active], [int(force), budget]))
+        if left == 0:  # gone: unlist it (the registry is outside the queue's hash slot)
+            async with _translated(self.url):
+                await self._client.srem(registry_key(self.prefix), queue)
+            self._registered.discard(queue)
+        return left
 
     async def remove(self, queue: str, job_id: str, now_ms: int) -> int:
         k = self._keys(queue)
@@ -572,13 +551,6 @@ class RedisBackend(Backend):
 
     async def update_data(self, queue: str, job_id: str, data: bytes) -> int:
         return int(await self._run("update_data", [self._keys(queue).job(job_id)], [data]))
-
-
-def _raise_for(code: int, queue: str, job_id: str, action: str) -> None:
-    if code < 0:
-        from ...errors import Refusal
-
-        raise Refusal(code).error(queue=queue, job_id=job_id, action=action)
 
 
 def _id_order(job_id: bytes) -> tuple[int, bytes]:

@@ -12,7 +12,7 @@ import asyncio
 import sqlite3
 from collections.abc import Sequence
 
-from ...errors import ConfigurationError, InvalidStateError, Refusal
+from ...errors import ConfigurationError
 from ...options import JobState
 from ..base import (
     AddResult,
@@ -56,8 +56,6 @@ WAKE_POLL_IDLE_S = 0.025
 """The interval after that: each look is cheap, but on some machines the timer wake-up
 itself costs ~0.2 ms of CPU, so a long-idle worker looks 40 times a second (about 1 % of
 a core here) and still notices new work within ~25 ms."""
-OBLITERATE_CHUNK = 5000
-_STALLED_REASON = "job stalled more than the allowed number of times (max_stalled)"
 
 
 class SQLiteBackend(Backend):
@@ -152,23 +150,20 @@ class SQLiteBackend(Backend):
         await self._db.write(_release_lease, queue, lease.worker_id)
 
     async def check_stalled(
-        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int
+        self, queue: str, max_stalled: int, interval_ms: int, now_ms: int, reason: str
     ) -> StalledReport:
         recovered, failed = await self._db.write(
-            _check_stalled, queue, max_stalled, interval_ms, now_ms
+            _check_stalled, queue, max_stalled, interval_ms, now_ms, reason
         )
         return StalledReport(recovered, failed)
 
     async def update_progress(
         self, queue: str, job_id: str, progress: bytes, now_ms: int
-    ) -> None:
-        code = await self._db.write(update_progress, queue, job_id, progress)
-        _raise_for(code, queue, job_id, "update progress of")
+    ) -> int:
+        return await self._db.write(update_progress, queue, job_id, progress)
 
     async def add_log(self, queue: str, job_id: str, line: str, keep: int) -> int:
-        count = await self._db.write(add_log, queue, job_id, line, keep)
-        _raise_for(min(count, 0), queue, job_id, "log to")
-        return count
+        return await self._db.write(add_log, queue, job_id, line, keep)
 
     # -- reading -------------------------------------------------------------------
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
@@ -234,26 +229,11 @@ class SQLiteBackend(Backend):
     async def drain(self, queue: str, include_delayed: bool, now_ms: int) -> int:
         return await self._db.write(drain, queue, include_delayed)
 
-    async def clean(
-        self, queue: str, state: JobState, older_than_ms: int, limit: int, now_ms: int
-    ) -> list[str]:
-        if state == "active":
-            return []
-        name = "waiting" if state == "paused" else state
-        return await self._db.write(clean, queue, name, now_ms - older_than_ms, limit)
+    async def clean(self, queue: str, state: JobState, cutoff_ms: int, limit: int) -> list[str]:
+        return await self._db.write(clean, queue, state, cutoff_ms, limit)
 
-    async def obliterate(self, queue: str, force: bool) -> None:
-        while True:
-            left = await self._db.write(obliterate, queue, force, OBLITERATE_CHUNK)
-            if left < 0:
-                raise InvalidStateError(
-                    f"cannot obliterate queue {queue!r} while jobs are active (use force)",
-                    queue=queue,
-                    job_id="*",
-                    state="active",
-                )
-            if left == 0:
-                return
+    async def obliterate(self, queue: str, force: bool, budget: int) -> int:
+        return await self._db.write(obliterate, queue, force, budget)
 
     async def remove(self, queue: str, job_id: str, now_ms: int) -> int:
         return await self._db.write(remove, queue, job_id)
@@ -303,17 +283,18 @@ def _release_lease(conn: sqlite3.Connection, queue: str, worker: str) -> None:
 
 
 def _check_stalled(
-    conn: sqlite3.Connection, queue: str, max_stalled: int, interval_ms: int, now_ms: int
+    conn: sqlite3.Connection,
+    queue: str,
+    max_stalled: int,
+    interval_ms: int,
+    now_ms: int,
+    reason: str,
 ) -> tuple[list[str], list[str]]:
-    return check_stalled(
-        conn, queue, max_stalled, interval_ms, now_ms, lease_clock_ms(), _STALLED_REASON
-    )
+    return check_stalled(conn, queue, max_stalled, interval_ms, now_ms, lease_clock_ms(), reason)
 
 
 def _poll_interval(waited: float) -> float:
     return WAKE_POLL_S if waited < WAKE_FAST_FOR_S else WAKE_POLL_IDLE_S
 
 
-def _raise_for(code: int, queue: str, job_id: str, action: str) -> None:
-    if code < 0:
-        raise Refusal(code).error(queue=queue, job_id=job_id, action=action)
+

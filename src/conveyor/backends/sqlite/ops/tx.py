@@ -10,12 +10,12 @@ import json
 import sqlite3
 from collections import Counter
 
+from ...base import EVENTS_MAXLEN
 from .lib import adjust_counts
 
-EVENTS_MAXLEN = 10_000
-"""Events kept per queue: at least this many, trimmed a whole transaction's batch at a
-time once ``EVENTS_SLACK`` more have accumulated (as Redis trims with ``MAXLEN ~``)."""
 EVENTS_SLACK = 100
+"""At least ``EVENTS_MAXLEN`` events are kept per queue, trimmed a whole transaction's batch
+at a time once this many more have accumulated (as Redis trims with ``MAXLEN ~``)."""
 PRIORITY_SHIFT = 4_294_967_296  # 2^32, as the Redis prioritized score
 
 _COLUMNS = (
