@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Any
 
 from redis import exceptions as rx
 from redis.commands.core import AsyncScript
@@ -17,7 +17,7 @@ from ...errors import (
     InvalidOptionsError,
     ScriptError,
 )
-from ...options import STATES, STORED_STATES, JobState
+from ...options import JobState
 from ..base import (
     EVENTS_MAXLEN,
     AddResult,
@@ -30,17 +30,17 @@ from ..base import (
     Outcome,
     StalledReport,
 )
-from ..stored import FieldReader, fetched_job
-from . import connection
+from ..stored import fetched_job
+from . import connection, reads
 from .hot import HotChannel
 from .keys import QueueKeys, registry_key
 from .loop_clients import LoopClient, LoopClients
+from .reads import text
 
 log = logging.getLogger("conveyor.redis")
 
 _HOT_SCRIPTS = frozenset({"add", "finish_and_fetch"})
 _ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r", "postpone": "p"}
-_SCORED_STATES = ("prioritized", "delayed", "completed", "failed", "waiting-children")
 
 
 @contextlib.asynccontextmanager
@@ -119,12 +119,6 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
-def _text(value: bytes | str) -> str:
-    """A reply as text; bytes that are not UTF-8 (written by hand or another program) are
-    shown escaped instead of failing the whole reply they came in."""
-    return value.decode(errors="backslashreplace") if isinstance(value, bytes) else value
-
-
 class RedisBackend(Backend):
     """Storage on Redis ≥ 6.2 or Valkey; see ``keys`` for the key schema."""
 
@@ -200,13 +194,13 @@ class RedisBackend(Backend):
             self._checked = False
             raise
         problems = []
-        value = _text(policy.get("maxmemory-policy", policy.get(b"maxmemory-policy", b"")))
+        value = text(policy.get("maxmemory-policy", policy.get(b"maxmemory-policy", b"")))
         if value and value != "noeviction":
             problems.append(
                 f"maxmemory-policy is {value!r}: Redis may evict jobs; set it to 'noeviction'"
             )
-        aof = _text(persistence.get("appendonly", persistence.get(b"appendonly", b"no")))
-        rdb = _text(saves.get("save", saves.get(b"save", b"")))
+        aof = text(persistence.get("appendonly", persistence.get(b"appendonly", b"no")))
+        rdb = text(saves.get("save", saves.get(b"save", b"")))
         if aof != "yes" and not rdb.strip():
             problems.append("persistence is off (no AOF, no RDB saves): a restart loses every job")
         for problem in problems:
@@ -253,7 +247,7 @@ class RedisBackend(Backend):
                 self._registered.discard(queue)  # the next add registers it
                 raise
         raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
-        return [AddResult(_text(raw[i]), raw[i + 1] == 1) for i in range(0, len(raw), 2)]
+        return [AddResult(text(raw[i]), raw[i + 1] == 1) for i in range(0, len(raw), 2)]
 
     # -- working -------------------------------------------------------------------
     async def finish_and_fetch(
@@ -304,7 +298,7 @@ class RedisBackend(Backend):
         codes, flat, next_at, paused = await self._run("finish_and_fetch", keys, args)
         # Each job is read on its own: a damaged one carries a note, the rest run.
         jobs = [
-            fetched_job(_text(flat[i]), _text(flat[i + 1]), *flat[i + 2 : i + 7])
+            fetched_job(text(flat[i]), text(flat[i + 1]), *flat[i + 2 : i + 7])
             for i in range(0, len(flat), 7)
         ]
         return FinishResult(list(codes), jobs, None if next_at < 0 else int(next_at), paused == 1)
@@ -321,7 +315,7 @@ class RedisBackend(Backend):
         for job_id, token in active:
             args += (job_id, token)
         lost = await self._run("renew_lease", [k.lease(lease.worker_id), k.active], args)
-        return [_text(x) for x in lost]
+        return [text(x) for x in lost]
 
     async def requeue(
         self, queue: str, jobs: Sequence[tuple[str, str]], now_ms: int
@@ -331,7 +325,7 @@ class RedisBackend(Backend):
         for job_id, token in jobs:
             args += (job_id, token)
         moved = await self._run("requeue", [k.base, k.active, k.events, k.marker], args)
-        return [_text(x) for x in moved]
+        return [text(x) for x in moved]
 
     async def release_lease(self, queue: str, lease: Lease) -> None:
         async with _translated(self.url):
@@ -344,7 +338,7 @@ class RedisBackend(Backend):
         keys = [k.base, k.active, k.failed, k.events, k.marker, k.stalled_check]
         args = [now_ms, EVENTS_MAXLEN, max_stalled, interval_ms, reason]
         recovered, failed = await self._run("check_stalled", keys, args)
-        return StalledReport([_text(x) for x in recovered], [_text(x) for x in failed])
+        return StalledReport([text(x) for x in recovered], [text(x) for x in failed])
 
     async def update_progress(
         self, queue: str, job_id: str, progress: bytes, now_ms: int
@@ -357,152 +351,44 @@ class RedisBackend(Backend):
         k = self._keys(queue)
         return int(await self._run("add_log", [k.job(job_id), k.logs(job_id)], [line, keep]))
 
-    # -- reading -------------------------------------------------------------------
+    # -- reading (queries in reads.py, as SQLite's) -------------------------------------
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
         async with _translated(self.url):
-            try:
-                raw = await self._client.hgetall(self._keys(queue).job(job_id))
-            except rx.ResponseError as exc:
-                if not _wrong_type(exc):
-                    raise
-                return await self._unreadable(queue, job_id)
-        if not raw:
-            return None
-        paused = False
-        if raw.get(b"state") == b"waiting":
-            paused = await self.is_paused(queue)
-        record = _record(queue, job_id, raw, paused)
-        if record.state == "delayed":
-            async with _translated(self.url):
-                due = await self._client.zscore(self._keys(queue).delayed, job_id)
-            record.due_on = None if due is None else int(due)
-        return record
-
-    async def _unreadable(self, queue: str, job_id: str, state: str | None = None) -> JobRecord:
-        """A job whose key is not a hash: where its id sits, and what its key holds."""
-        k = self._keys(queue)
-        if state is None:
-            pipe = self._client.pipeline(transaction=False)
-            pipe.lpos(k.wait, job_id)
-            pipe.hexists(k.active, job_id)
-            for name in _SCORED_STATES:
-                pipe.zscore(k.key(name), job_id)
-            in_wait, in_active, *scores = await pipe.execute()
-            found = [n for n, at in zip(_SCORED_STATES, scores, strict=True) if at is not None]
-            if in_wait is not None:
-                found.insert(0, "waiting")
-            if in_active:
-                found.insert(0, "active")
-            state = found[0] if found else "failed"
-        kind = _text(await self._client.type(k.job(job_id)))
-        return JobRecord(
-            queue=queue,
-            job_id=job_id,
-            name="",
-            data=b"null",
-            options=b"{}",
-            state=cast(JobState, state),
-            timestamp=0,
-            damage=f"its key holds a {kind}, not a hash: nothing of the job can be read",
-        )
+            return await reads.get_job(self._client, self._keys(queue), job_id)
 
     async def get_jobs(
         self, queue: str, state: JobState, offset: int, limit: int, newest_first: bool
     ) -> list[JobRecord]:
-        k = self._keys(queue)
-        paused = await self.is_paused(queue)
-        if state in ("waiting", "paused") and (state == "paused") != paused:
-            return []
-        end = offset + limit - 1
-        dues: dict[bytes, float] = {}
         async with _translated(self.url):
-            if state in ("waiting", "paused"):
-                # The wait list is taken from the right: the next job is at index -1.
-                if newest_first:
-                    ids = await self._client.lrange(k.wait, offset, end)
-                else:
-                    ids = (await self._client.lrange(k.wait, -end - 1, -offset - 1))[::-1]
-            elif state == "active":
-                ids = sorted(await self._client.hkeys(k.active), key=_id_order)
-                ids = (ids[::-1] if newest_first else ids)[offset : end + 1]
-            else:
-                key = k.key(state)
-                scan = self._client.zrevrange if newest_first else self._client.zrange
-                scored = await scan(key, offset, end, withscores=True)
-                ids = [member for member, _ in scored]
-                if state == "delayed":  # the score is the due time, a retry's backoff too
-                    dues = dict(scored)
-            pipe = self._client.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hgetall(k.job(_text(job_id)))
-            rows = await pipe.execute(raise_on_error=False)
-            records = []
-            for job_id, row in zip(ids, rows, strict=True):
-                if isinstance(row, rx.ResponseError) and _wrong_type(row):
-                    records.append(await self._unreadable(queue, _text(job_id), state))
-                elif isinstance(row, Exception):
-                    raise row
-                elif row:
-                    records.append(_record(queue, _text(job_id), row, paused))
-                    if job_id in dues and records[-1].state == "delayed":
-                        records[-1].due_on = int(dues[job_id])
-        return records
+            return await reads.get_jobs(
+                self._client, self._keys(queue), state, offset, limit, newest_first
+            )
 
     async def counts(self, queue: str) -> dict[JobState, int]:
-        k = self._keys(queue)
         async with _translated(self.url):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.hexists(k.meta, "paused")
-            pipe.llen(k.wait)
-            pipe.zcard(k.prioritized)
-            pipe.zcard(k.delayed)
-            pipe.hlen(k.active)
-            pipe.zcard(k.waiting_children)
-            pipe.zcard(k.completed)
-            pipe.zcard(k.failed)
-            paused, *sizes = await pipe.execute()
-        counts = dict.fromkeys(STATES, 0)
-        for name, size in zip(STORED_STATES, sizes, strict=True):
-            counts[name] = int(size)
-        if paused:
-            counts["paused"], counts["waiting"] = counts["waiting"], 0
-        return counts
+            return await reads.counts(self._client, self._keys(queue))
 
     async def get_logs(self, queue: str, job_id: str, offset: int, limit: int) -> list[str]:
         async with _translated(self.url):
-            lines = await self._client.lrange(
-                self._keys(queue).logs(job_id), offset, offset + limit - 1
-            )
-        return [_text(x) for x in lines]
+            return await reads.get_logs(self._client, self._keys(queue), job_id, offset, limit)
 
     async def is_paused(self, queue: str) -> bool:
         async with _translated(self.url):
-            return bool(await self._client.hexists(self._keys(queue).meta, "paused"))
+            return await reads.is_paused(self._client, self._keys(queue))
 
     async def queues(self) -> list[str]:
         async with _translated(self.url):
-            names = await self._client.smembers(registry_key(self.prefix))
-        return sorted(_text(x) for x in names)
+            return await reads.queues(self._client, registry_key(self.prefix))
 
     async def read_events(
         self, queue: str, after: str, count: int, block_ms: int | None
     ) -> list[Event]:
-        key = self._keys(queue).events
         async with _translated(self.url):
-            reply = await self._client.xread({key: after}, count=count, block=block_ms)
-        events = []
-        for _stream, entries in reply or []:
-            for event_id, fields in entries:
-                decoded = {_text(a): _text(b) for a, b in fields.items()}
-                name = decoded.pop("event", "")
-                job_id = decoded.pop("jobId", "") or None
-                events.append(Event(_text(event_id), name, job_id, decoded))
-        return events
+            return await reads.read_events(self._client, self._keys(queue), after, count, block_ms)
 
     async def last_event_id(self, queue: str) -> str:
         async with _translated(self.url):
-            last = await self._client.xrevrange(self._keys(queue).events, count=1)
-        return _text(last[0][0]) if last else "0"
+            return await reads.last_event_id(self._client, self._keys(queue))
 
     # -- admin ---------------------------------------------------------------------
     async def pause(self, queue: str, paused: bool, now_ms: int) -> None:
@@ -519,7 +405,7 @@ class RedisBackend(Backend):
         key = k.wait if state == "waiting" else k.key(state)
         ids = await self._run("clean", [k.base, key, k.events], [state, cutoff_ms, limit,
                                                                  EVENTS_MAXLEN])
-        return [_text(x) for x in ids]
+        return [text(x) for x in ids]
 
     async def obliterate(self, queue: str, force: bool, budget: int) -> int:
         k = self._keys(queue)
@@ -551,49 +437,3 @@ class RedisBackend(Backend):
 
     async def update_data(self, queue: str, job_id: str, data: bytes) -> int:
         return int(await self._run("update_data", [self._keys(queue).job(job_id)], [data]))
-
-
-def _id_order(job_id: bytes) -> tuple[int, bytes]:
-    return (0, b"%020d" % int(job_id)) if job_id.isdigit() else (1, job_id)
-
-
-def _wrong_type(exc: Exception) -> bool:
-    return str(exc).startswith("WRONGTYPE")
-
-
-def _error_order(key: bytes) -> int:
-    return int(key[4:]) if key[4:].isdigit() else 1 << 62
-
-
-def _record(queue: str, job_id: str, raw: dict[bytes, bytes], paused: bool) -> JobRecord:
-    """A job's hash as a record; a field that does not parse becomes a note, not an error."""
-    read = FieldReader()
-    state = read.text(raw.get(b"state"), "state", "failed")
-    if state not in STATES:
-        read.note(f"state {state[:40]!r} is not a known state")
-    if state == "waiting" and paused:
-        state = "paused"
-    errors = sorted(
-        ((key, value) for key, value in raw.items() if key.startswith(b"err:")),
-        key=lambda pair: _error_order(pair[0]),
-    )
-    return JobRecord(
-        queue=queue,
-        job_id=job_id,
-        name=read.name(raw.get(b"name")),
-        data=read.blob(raw.get(b"data"), "data"),
-        options=read.blob(raw.get(b"opts"), "opts", b"{}"),
-        state=cast(JobState, state),
-        timestamp=read.integer(raw.get(b"timestamp"), "timestamp"),
-        attempts_made=read.integer(raw.get(b"attemptsMade", b"0"), "attemptsMade"),
-        stalled_count=read.integer(raw.get(b"stalledCounter", b"0"), "stalledCounter"),
-        delay_ms=read.integer(raw.get(b"delay", b"0"), "delay"),
-        priority=read.integer(raw.get(b"priority", b"0"), "priority"),
-        processed_on=read.optional_integer(raw.get(b"processedOn"), "processedOn") or None,
-        finished_on=read.optional_integer(raw.get(b"finishedOn"), "finishedOn") or None,
-        result=raw.get(b"returnvalue"),
-        failed_reason=read.optional_text(raw.get(b"failedReason"), "failedReason"),
-        progress=raw.get(b"progress"),
-        errors=[value for _, value in errors],
-        damage=read.damage,
-    )
