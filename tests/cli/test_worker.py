@@ -329,3 +329,23 @@ async def test_the_start_line_names_the_absolute_sqlite_file_and_each_queue_coun
         f"conveyor worker tests.cli.app:queue: {queue_name} on {absolute}"
         f" (concurrency {queue_name}=2, grace 30s, lease 10s)"
     ) in text
+
+
+async def test_burst_runs_the_queue_dry_and_exits_0(queue_name: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'burst.db'}"
+    producer = Queue(queue_name, url=url)
+    try:
+        jobs = [await producer.add("add", [n, 1]) for n in range(10)]
+        command = [
+            sys.executable, "-m", "conveyor.cli", "worker", "tests.cli.app:queue",
+            "--url", url, "--burst",
+        ]  # fmt: skip
+        env = {"CONVEYOR_TEST_QUEUE": queue_name, "PYTHONPATH": str(ROOT)}
+        async with worker_process(command, env, tmp_path / "burst.log") as proc:
+            assert await asyncio.wait_for(proc.wait(), 60) == 0, (
+                (tmp_path / "burst.log").read_text()
+            )
+        assert [await job.wait(timeout=1) for job in jobs] == [n + 1 for n in range(10)]
+        assert "burst: no job left to run" in (tmp_path / "burst.log").read_text()
+    finally:
+        await producer.close()

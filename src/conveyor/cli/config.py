@@ -122,6 +122,7 @@ class WorkerFlags:
     stalled_interval: float | None = None
     log_level: str | None = None
     log_format: str | None = None
+    burst: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,8 @@ class WorkerConfig:
     overrides: tuple[tuple[str, Any], ...] = ()
     """``WorkerSettings`` fields set by a flag or an environment variable."""
     log: LogSettings = field(default_factory=LogSettings)
+    burst: bool = False
+    """Stop once the queues have no job left to run (``Worker.run_burst``)."""
 
     def settings(self, base: WorkerSettings | None = None) -> WorkerSettings:
         """``base`` (the application's, or the defaults) with the overrides applied;
@@ -178,6 +181,7 @@ def worker_config(flags: WorkerFlags, environ: Mapping[str, str]) -> WorkerConfi
             level=parse_level(flags.log_level or environ.get(ENV_LOG_LEVEL) or "info"),
             format=parse_format(flags.log_format or environ.get(ENV_LOG_FORMAT) or "text"),
         ),
+        burst=flags.burst,
     )
 
 

@@ -124,8 +124,17 @@ def worker(
             show_default=False,
         ),
     ] = None,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst",
+            help="Exit (0) once the queues have no job waiting, active or delayed:"
+            " for batch runs, cron and tests.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the jobs of your queues until SIGTERM/SIGINT (a second signal exits at once)."""
+    """Run the jobs of your queues until SIGTERM/SIGINT (a second signal exits at once),
+    or with --burst until no job is left to run."""
     flags = WorkerFlags(
         target=target,
         url=url,
@@ -137,6 +146,7 @@ def worker(
         stalled_interval=stalled_interval,
         log_level=log_level,
         log_format=log_format,
+        burst=burst,
     )
     with reported():
         config = worker_config(flags, os.environ)
@@ -173,7 +183,7 @@ async def serve(config: WorkerConfig) -> None:
             s.grace,
             s.lease,
         )
-        await worker.run()
+        await worker.run(burst=config.burst)
     finally:
         closed: set[int] = set()
         for q in queues:

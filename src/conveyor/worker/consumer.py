@@ -36,7 +36,7 @@ from .dead_letters import DeadLetter, forward, forward_stalled
 from .hooks import JobReport
 
 if TYPE_CHECKING:
-    from .worker import Worker
+    from .handle import WorkerHandle
 
 log = logging.getLogger("conveyor.worker")
 
@@ -54,7 +54,7 @@ class Held:
 
 
 class Consumer:
-    def __init__(self, worker: Worker, queue: Queue) -> None:
+    def __init__(self, worker: WorkerHandle, queue: Queue) -> None:
         self.worker = worker
         self.queue = queue
         self.backend = queue.backend

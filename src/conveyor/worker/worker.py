@@ -13,8 +13,9 @@ from typing import Any
 from ..backends.base import Lease
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import BackendUnavailableError, ConfigurationError, ConveyorError, SchemaError
-from ..options import Seconds, to_ms
+from ..options import JobState, Seconds, to_ms
 from ..queue import Queue
+from . import os_signals
 from .consumer import Consumer
 from .context import JobContext
 from .hooks import JobReport, WorkerHooks
@@ -27,6 +28,12 @@ log = logging.getLogger("conveyor.worker")
 
 OUTAGE_SETTLE = 1.5
 """Seconds without backend failures before a stalled check may run again."""
+BURST_CHECK_S = 0.05
+"""How often an idle burst worker asks the backend whether any work is left."""
+BURST_WORK: tuple[JobState, ...] = (
+    "waiting", "prioritized", "active", "delayed", "waiting-children"
+)
+"""States that keep a burst worker running."""
 
 
 class Worker:
@@ -216,20 +223,58 @@ class Worker:
             except ConveyorError as exc:
                 log.warning("could not release a lease on %s: %s", consumer.queue.name, exc)
 
-    async def run(self, *, handle_signals: bool = True) -> None:
-        """Run until stopped by a signal (or by ``stop()`` from another task)."""
+    async def run(self, *, handle_signals: bool = True, burst: bool = False) -> None:
+        """Run until stopped by a signal (or by ``stop()`` from another task).
+
+        Several workers running on one event loop all receive SIGTERM/SIGINT. With
+        ``burst``, stop on its own once its queues have no job left to run (see
+        ``run_burst``).
+        """
         await self.start()
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
-        for sig in signals:
-            loop.add_signal_handler(sig, self._on_signal, sig)
+        unlisten = os_signals.listen(asyncio.get_running_loop(), self._on_signal) if (
+            handle_signals
+        ) else None
+        watch = asyncio.ensure_future(self._until_empty()) if burst else None
         try:
             await self._stopped.wait()
         finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
+            if unlisten is not None:
+                unlisten()
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
         if self.failure is not None:
             raise self.failure
+
+    async def run_burst(self, *, handle_signals: bool = True) -> None:
+        """Process until the queues are empty, then stop: for batch runs, cron and tests.
+
+        "Empty" means no job of these queues is waiting, prioritized, active (on any
+        worker) or delayed — a retry waiting out its backoff is still part of the batch,
+        so is a job delayed until tomorrow (use a plain worker for those). A paused
+        queue's jobs do not count. Returns normally (``conveyor worker --burst`` exits 0).
+        """
+        await self.run(handle_signals=handle_signals, burst=True)
+
+    async def _until_empty(self) -> None:
+        """Stop once every consumer is idle and the backend holds no job left to run."""
+        while True:
+            idle = all(not c.busy and not c.outbox for c in self.consumers)
+            if idle and await self._queues_empty():
+                log.info("burst: no job left to run; stopping")
+                self._begin_stop(None)
+                return
+            await asyncio.sleep(BURST_CHECK_S)
+
+    async def _queues_empty(self) -> bool:
+        for queue in self.queues:
+            try:
+                counts = await queue.counts()
+            except BackendUnavailableError:
+                return False  # ask again once it is back
+            if any(counts[state] for state in BURST_WORK):
+                return False
+        return True
 
     def abort(self, error: ConveyorError) -> None:
         """Stop at once because of ``error`` (no retry can help); ``run`` raises it."""
