@@ -18,3 +18,19 @@ def checksum(job: ProcessJob[dict[str, Any]]) -> dict[str, Any]:
 
 def explode(job: ProcessJob[Any]) -> None:
     raise ValueError(f"bad input {job.data!r}")
+
+
+def spin_until_stopped(job: ProcessJob[dict[str, Any]]) -> None:
+    """Write this process's pid to a file, then burn CPU until killed."""
+    with open(job.data["pid_file"], "w") as out:
+        out.write(str(os.getpid()))
+    while True:
+        pass
+
+
+def report_steps(job: ProcessJob[int]) -> str:
+    """Progress and a log line per step, as any handler would."""
+    for step in range(1, job.data + 1):
+        job.log(f"step {step} of {job.data}")
+        job.update_progress({"step": step, "total": job.data})
+    return "reported"

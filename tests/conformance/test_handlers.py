@@ -1,18 +1,21 @@
 """Where handlers run: async on the loop, plain def in a thread (blocking progress and log
-calls), cpu_bound in a process pool."""
+calls), cpu_bound in a child process (stopped when given up, progress and logs carried)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from conveyor import (
     JobContext,
     JobFailedError,
+    ProcessJob,
     Queue,
     SyncJobContext,
     UnrecoverableError,
@@ -126,6 +129,48 @@ async def test_cpu_bound_handler_failure(queue: Queue) -> None:
     await job.refresh()
     assert job.attempts_made == 2
     assert job.errors[0].type == "ValueError"
+
+
+async def test_a_cpu_bound_handler_past_its_timeout_is_stopped(
+    queue: Queue, tmp_path: Path
+) -> None:
+    queue.job(cpu_bound=True)(cpu_handlers.spin_until_stopped)
+    queue.job(cpu_bound=True)(cpu_handlers.checksum)
+    pid_file = tmp_path / "pid"
+    job = await queue.add("spin_until_stopped", {"pid_file": str(pid_file)}, timeout=0.5)
+    after = await queue.add("checksum", {"n": 10})
+    settings = WorkerSettings(concurrency=1, lease=2.0, block_timeout=0.5, processes=1)
+    async with Worker(queue, settings=settings):
+        with pytest.raises(JobFailedError, match="TimeoutError"):
+            await job.wait(timeout=30)
+        spinner = int(pid_file.read_text())
+        # The process is killed and reaped before the failure is stored.
+        assert not psutil.pid_exists(spinner), "the timed-out handler's process is gone"
+        result = await after.wait(timeout=30)
+    assert result["pid"] != spinner, "the next job ran in a fresh process"
+
+
+async def test_a_cpu_bound_handler_reports_progress_and_logs(queue: Queue) -> None:
+    queue.job(cpu_bound=True)(cpu_handlers.report_steps)
+    job = await queue.add("report_steps", 3)
+    settings = WorkerSettings(concurrency=1, lease=2.0, block_timeout=0.5, processes=1)
+    async with queue.events() as stream, Worker(queue, settings=settings):
+        assert await job.wait(timeout=30) == "reported"
+        progress = []
+        async for event in stream:
+            if event.job_id == job.id and event.name == "progress":
+                progress.append(event.fields)
+            if event.job_id == job.id and event.name == "completed":
+                break
+    await job.refresh()
+    assert job.progress == {"step": 3, "total": 3}
+    assert await job.logs() == ["step 1 of 3", "step 2 of 3", "step 3 of 3"]
+    assert len(progress) == 3, "each call was stored before the handler went on"
+
+
+def test_a_process_job_built_by_hand_has_nowhere_to_report(queue: Queue) -> None:
+    job = ProcessJob(queue.name, "1", "report_steps", 2, 0)
+    assert cpu_handlers.report_steps(job) == "reported"
 
 
 def test_cpu_bound_handler_must_be_plain_def(queue: Queue) -> None:

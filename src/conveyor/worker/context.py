@@ -2,14 +2,15 @@
 
 ``async def`` handlers get a :class:`JobContext` (coroutine methods); plain ``def``
 handlers run in a thread and get a :class:`SyncJobContext` whose methods block; handlers
-in a process pool get a :class:`ProcessJob`, a plain picklable snapshot.
+in a child process get a :class:`ProcessJob`, a snapshot whose progress and log calls
+travel to the worker over the child's pipe.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import Refusal
@@ -155,8 +156,13 @@ class SyncJobContext(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class ProcessJob(Generic[T]):
-    """The job for a ``cpu_bound`` handler, which runs in another process: a picklable
-    snapshot, with no progress or log calls (they would need the worker's connection)."""
+    """The job for a ``cpu_bound`` handler, which runs in another process.
+
+    ``update_progress`` and ``log`` work as in any handler: each is sent to the worker,
+    which stores it and answers before the call returns, so progress is visible while
+    the handler runs and in order with its result. Built by hand (a unit test of a
+    handler), it has no worker to send to, and both calls do nothing.
+    """
 
     queue: str
     """The name of the job's queue."""
@@ -168,3 +174,20 @@ class ProcessJob(Generic[T]):
     """The payload, decoded into the declared payload type when there is one."""
     attempts_made: int
     """Attempts finished before this one (0 on the first run)."""
+    _channel: Any = field(default=None, repr=False, compare=False)
+
+    def update_progress(self, progress: int | float | dict[str, Any]) -> None:
+        """Store progress (a number or a JSON object), visible to any process at once."""
+        self._send("progress", progress)
+
+    def log(self, text: str) -> None:
+        """Append a line to the job's log (the newest lines are kept)."""
+        self._send("log", text)
+
+    def _send(self, kind: str, value: Any) -> None:
+        if self._channel is None:
+            return
+        self._channel.send((kind, value))
+        answer, error = self._channel.recv()
+        if answer == "error":
+            raise error

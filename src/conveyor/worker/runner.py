@@ -1,35 +1,23 @@
 """Run one handler where it belongs: on the loop, in a thread, or in a process.
 
-Threads and processes are the worker's own: a handler still running when the worker
-gives up on it (lease lost, timeout, grace period over) cannot be interrupted, so the
-threads are daemons and the pool's processes are terminated at close; either way the
-worker process can exit, and the job is recovered elsewhere.
+Threads and processes are the worker's own. A thread still running a handler the worker
+gave up on (lease lost, timeout, grace period over) cannot be interrupted, so threads
+are daemons: the worker process can exit, and the job is recovered elsewhere. A child
+process running such a handler is stopped (:mod:`.processes`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import multiprocessing
 import os
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from ..task import Task
-from .context import JobContext, ProcessJob, SyncJobContext
-
-
-def _call_in_process(module: str, qualname: str, job: ProcessJob[Any]) -> Any:
-    """Look the handler up by name in the child (the module attribute may be the Task)."""
-    target: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    fn = target.fn if isinstance(target, Task) else target
-    return fn(job)
-
+from .context import JobContext, SyncJobContext
+from .processes import ProcessSlots
 
 _Call = tuple[Callable[[Any], Any], Any, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
@@ -99,31 +87,16 @@ class Runner:
 
     def __init__(self, threads: int, processes: int | None) -> None:
         self._threads = DaemonThreads(threads)
-        self._processes_size = processes or os.cpu_count() or 1
-        self._processes: ProcessPoolExecutor | None = None
+        self._processes = ProcessSlots(processes or os.cpu_count() or 1)
 
     async def run(self, task: Task[Any, Any], ctx: JobContext[Any]) -> Any:
         if task.kind == "async":
             return await task.fn(ctx)
-        loop = asyncio.get_running_loop()
         if task.kind == "thread":
+            loop = asyncio.get_running_loop()
             return await self._threads.submit(task.fn, SyncJobContext(ctx, loop))
-        if self._processes is None:
-            context = multiprocessing.get_context("forkserver")
-            self._processes = ProcessPoolExecutor(self._processes_size, mp_context=context)
-        job = ProcessJob(ctx.queue, ctx.id, ctx.name, ctx.data, ctx.attempts_made)
-        fn = task.fn
-        return await loop.run_in_executor(
-            self._processes, _call_in_process, fn.__module__, fn.__qualname__, job
-        )
+        return await self._processes.run(task.fn.__module__, task.fn.__qualname__, ctx)
 
     def close(self) -> None:
         self._threads.close()
-        pool = self._processes
-        if pool is not None:
-            # Handlers still running were given up on: stop them, or the interpreter
-            # waits for them at exit.
-            children = getattr(pool, "_processes", None) or {}
-            for process in list(children.values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
+        self._processes.close()  # handlers still running were given up on: stop them
