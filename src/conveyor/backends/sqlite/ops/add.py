@@ -13,13 +13,13 @@ import sqlite3
 from collections.abc import Sequence
 
 from ...base import AddResult, NewJob
-from .tx import Tx
+from .queue_row import QueueRow
 
 _CHUNK = 500
 
 
 def add(conn: sqlite3.Connection, queue: str, jobs: Sequence[NewJob], now: int) -> list[AddResult]:
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     tx.listed = 1
     existing = _existing_ids(conn, queue, [j.job_id for j in jobs if j.job_id])
     next_id = tx.next_id

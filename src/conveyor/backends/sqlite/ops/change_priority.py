@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def change_priority(conn: sqlite3.Connection, queue: str, job_id: str, priority: int) -> int:
@@ -19,7 +19,7 @@ def change_priority(conn: sqlite3.Connection, queue: str, job_id: str, priority:
         return -1
     rid, state = row
     if state in ("waiting", "prioritized"):
-        tx = Tx(conn, queue)
+        tx = QueueRow(conn, queue)
         new_state, rank = tx.enqueue(priority, False)
         tx.moved(state, new_state)
         conn.execute(

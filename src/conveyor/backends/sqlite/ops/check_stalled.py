@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 
 from .lib import shown_id
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def check_stalled(
@@ -28,7 +28,7 @@ def check_stalled(
     lease_now: int,
     reason: str,
 ) -> tuple[list[str], list[str]]:
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     if lease_now < tx.stalled_check_until:
         return [], []
     tx.stalled_check_until = lease_now + interval_ms

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from .lib import delete_jobs
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def clean(conn: sqlite3.Connection, queue: str, state: str, cutoff: int, limit: int) -> list[str]:
@@ -27,7 +27,7 @@ def clean(conn: sqlite3.Connection, queue: str, state: str, cutoff: int, limit: 
     doomed = [row[0] for row in conn.execute(sql, (queue, state, cutoff, max(limit, 0)))]
     if doomed:
         delete_jobs(conn, queue, doomed)
-        tx = Tx(conn, queue)
+        tx = QueueRow(conn, queue)
         for job_id in doomed:
             tx.emit("removed", job_id)
         tx.finish()

@@ -8,11 +8,11 @@ from __future__ import annotations
 import sqlite3
 
 from .lib import delete_jobs
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def drain(conn: sqlite3.Connection, queue: str, include_delayed: bool) -> int:
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     ids = _ids(conn, queue, "waiting", "DESC") + _ids(conn, queue, "prioritized", "ASC")
     if include_delayed:
         ids += _ids(conn, queue, "delayed", "ASC")

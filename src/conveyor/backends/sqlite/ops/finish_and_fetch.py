@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ...base import FetchedJob, Outcome
 from ...stored import fetched_job
 from .lib import CHUNK, delete_jobs, hold_lease, marks, shown_id, trim_finished
-from .tx import Tx
+from .queue_row import QueueRow
 
 LOCK_LOST = -2
 _FINISHED = {"complete": "completed", "fail": "failed"}
@@ -49,7 +49,7 @@ def finish_and_fetch(
     fetch: int,
     now: int,
 ) -> Fetched:
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     codes = _apply(tx, outcomes, now) if outcomes else []
     jobs: list[FetchedJob] = []
     # The next due time, read once: only a promotion changes the delayed set after this.
@@ -69,21 +69,21 @@ def finish_and_fetch(
     return Fetched(codes, jobs, next_due, bool(tx.paused), tx.marker)
 
 
-def _next_due(tx: Tx) -> int | None:
+def _next_due(tx: QueueRow) -> int | None:
     row = tx.conn.execute(
         "SELECT MIN(rank) FROM jobs WHERE queue = ? AND state = 'delayed'", (tx.queue,)
     ).fetchone()
     return None if row[0] is None else int(row[0])
 
 
-def _apply(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
+def _apply(tx: QueueRow, outcomes: Sequence[Outcome], now: int) -> list[int]:
     codes: list[int] = []
     for start in range(0, len(outcomes), CHUNK):
         codes += _apply_chunk(tx, outcomes[start : start + CHUNK], now)
     return codes
 
 
-def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
+def _apply_chunk(tx: QueueRow, outcomes: Sequence[Outcome], now: int) -> list[int]:
     conn, queue = tx.conn, tx.queue
     held = {
         job_id: (rid, token, priority)
@@ -149,10 +149,10 @@ def _apply_chunk(tx: Tx, outcomes: Sequence[Outcome], now: int) -> list[int]:
 
 
 def _remove(
-    tx: Tx, doomed: list[str], policies: set[tuple[str, int, int]], now: int
+    tx: QueueRow, doomed: list[str], policies: set[tuple[str, int, int]], now: int
 ) -> None:
     """Delete jobs kept for no time and apply the retention policies. Count changes stay
-    pending until Tx.finish writes them all at once; Tx.count adds them to the stored
+    pending until QueueRow.finish writes them all at once; QueueRow.count adds them to the stored
     counts, read again after a delete (which writes its own)."""
     if doomed:
         delete_jobs(tx.conn, tx.queue, doomed)
@@ -162,7 +162,7 @@ def _remove(
             tx.forget_counts()
 
 
-def _retry(tx: Tx, rid: int, priority: int, o: Outcome, now: int) -> None:
+def _retry(tx: QueueRow, rid: int, priority: int, o: Outcome, now: int) -> None:
     """Another attempt after ``retry_delay_ms``: a retry counts the failed attempt and
     keeps its reason; a postpone (the handler's "not now") leaves both as they were."""
     delay = o.retry_delay_ms
@@ -190,7 +190,7 @@ def _retry(tx: Tx, rid: int, priority: int, o: Outcome, now: int) -> None:
         tx.emit("delayed", o.job_id, {"delay": str(delay), "due": str(rank)})
 
 
-def _promote_due(tx: Tx, now: int) -> None:
+def _promote_due(tx: QueueRow, now: int) -> None:
     due = tx.conn.execute(
         "SELECT rid, CAST(id AS BLOB), CAST(priority AS INTEGER) FROM jobs WHERE queue = ?"
         " AND state = 'delayed' AND rank <= ?"
@@ -207,7 +207,7 @@ def _promote_due(tx: Tx, now: int) -> None:
         tx.conn.executemany("UPDATE jobs SET state = ?, rank = ? WHERE rid = ?", moves)
 
 
-def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJob]:
+def _take(tx: QueueRow, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJob]:
     conn, queue = tx.conn, tx.queue
     rids = [
         row[0]
@@ -258,7 +258,7 @@ def _take(tx: Tx, worker: str, seq: int, fetch: int, now: int) -> list[FetchedJo
     return jobs
 
 
-def _confine_unnamed(tx: Tx, rid: int, raw_id: object, now: int) -> None:
+def _confine_unnamed(tx: QueueRow, rid: int, raw_id: object, now: int) -> None:
     """Fail, in the fetch that took it, a job whose stored id is not UTF-8 text: the worker
     could not finish it by id, and decoding it would fail the whole fetch."""
     reason = "the stored job record is damaged: its id is not UTF-8 text"

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def pause(conn: sqlite3.Connection, queue: str, paused: bool) -> None:
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     tx.paused = int(paused)
     tx.wake = not paused
     tx.emit("paused" if paused else "resumed", None)

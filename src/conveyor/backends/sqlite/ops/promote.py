@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def promote(conn: sqlite3.Connection, queue: str, job_id: str) -> int:
@@ -19,7 +19,7 @@ def promote(conn: sqlite3.Connection, queue: str, job_id: str) -> int:
     rid, state, priority = row
     if state != "delayed":
         return -3
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     new_state, rank = tx.enqueue(priority, False)
     tx.moved("delayed", new_state)
     conn.execute(

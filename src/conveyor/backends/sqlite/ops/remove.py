@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from .lib import delete_jobs
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def remove(conn: sqlite3.Connection, queue: str, job_id: str) -> int:
@@ -19,7 +19,7 @@ def remove(conn: sqlite3.Connection, queue: str, job_id: str) -> int:
     if row[0] == "active":
         return -3
     delete_jobs(conn, queue, [job_id])
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     tx.emit("removed", job_id)
     tx.finish()
     return 0

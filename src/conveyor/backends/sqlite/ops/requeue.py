@@ -12,11 +12,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def requeue(conn: sqlite3.Connection, queue: str, jobs: Sequence[tuple[str, str]]) -> list[str]:
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     moved: list[str] = []
     for job_id, token in jobs:
         row = conn.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def retry(conn: sqlite3.Connection, queue: str, ids: Sequence[str] | None) -> int:
@@ -34,7 +34,7 @@ def retry(conn: sqlite3.Connection, queue: str, ids: Sequence[str] | None) -> in
                 rows.append(row)
     if not rows:
         return 0
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     moves = []
     for rid, job_id, priority in rows:
         state, rank = tx.enqueue(priority, False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .tx import Tx
+from .queue_row import QueueRow
 
 
 def update_progress(conn: sqlite3.Connection, queue: str, job_id: str, progress: bytes) -> int:
@@ -17,7 +17,7 @@ def update_progress(conn: sqlite3.Connection, queue: str, job_id: str, progress:
     )
     if cursor.rowcount == 0:
         return -1
-    tx = Tx(conn, queue)
+    tx = QueueRow(conn, queue)
     tx.emit("progress", job_id, {"data": progress.decode()})
     tx.finish()
     return 0

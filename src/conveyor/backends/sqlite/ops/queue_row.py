@@ -1,7 +1,7 @@
 """One queue's bookkeeping inside a transaction: counters, events, the wake-up marker.
 
 The Redis scripts' shared helpers ``emit`` and ``enqueue`` live here; the queue's row is
-read once, changed in memory, and written back once by :meth:`Tx.finish`.
+read once, changed in memory, and written back once by :meth:`QueueRow.finish`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _COLUMNS = (
 )
 
 
-class Tx:
+class QueueRow:
     """A queue's row, loaded (and created when missing) at the start of a state change."""
 
     __slots__ = (
