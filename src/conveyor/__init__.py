@@ -25,7 +25,7 @@ from .errors import (
     ValidationError,
 )
 from .job import AttemptError, Job
-from .options import Backoff, JobOptions, JobState, KeepJobs
+from .options import Backoff, Dedup, JobOptions, JobState, KeepJobs
 from .queue import BulkJob, Queue
 from .signals import Postpone, Retry, UnrecoverableError
 from .task import Task
@@ -49,6 +49,7 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "ConveyorError",
+    "Dedup",
     "InvalidOptionsError",
     "InvalidStateError",
     "Job",

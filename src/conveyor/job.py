@@ -41,12 +41,23 @@ class Job(Generic[R]):
     ``R`` is the type of the handler's return value, so ``await job.wait()`` is typed.
     """
 
-    __slots__ = ("_record", "created", "queue")
+    __slots__ = ("_record", "created", "deduplicated", "queue")
 
-    def __init__(self, queue: Queue, record: JobRecord, *, created: bool | None = None) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        record: JobRecord,
+        *,
+        created: bool | None = None,
+        deduplicated: bool = False,
+    ) -> None:
         self.queue = queue
         """The queue the job is in; the handle's calls go through it."""
         self._record = record
+        self.deduplicated = deduplicated
+        """From ``add``: True when the add's ``Dedup`` key was held by this job, which is
+        returned instead of a new one (for a debounce, with the add's data and a fresh
+        delay). Such a handle has ``created`` False."""
         self.created = created
         """From ``add``/``add_bulk``: True when this call stored the job, False when a job
         with the caller's ``job_id`` already existed and was returned instead (in whatever

@@ -115,6 +115,48 @@ class KeepJobs:
 
 
 Retention = bool | int | KeepJobs
+
+DedupMode = Literal["throttle", "debounce"]
+
+
+@dataclass(frozen=True, slots=True)
+class Dedup:
+    """Deduplication of adds by a key of the caller's, across every producer.
+
+    ``Dedup.throttle(key, ttl)``: the first add wins; later adds with the key return that
+    job (``job.deduplicated``) until ``ttl`` seconds have passed or the job has finished
+    (``ttl=None``: until it finishes). ``Dedup.debounce(key, window)``: the job waits
+    ``window`` seconds (or the add's own ``delay``); a later add within the window
+    replaces its payload and starts the wait again, so a burst of adds runs once, with
+    the last data. Once the job has started, the next add makes a new job.
+    """
+
+    key: str
+    ttl: float | None = None
+    """Seconds the key holds after the add that made the job; None: until it finishes."""
+    mode: DedupMode = "throttle"
+
+    @classmethod
+    def throttle(cls, key: str, ttl: Seconds | None = None) -> Dedup:
+        return cls(key, None if ttl is None else to_ms(ttl, "dedup ttl") / 1000, "throttle")
+
+    @classmethod
+    def debounce(cls, key: str, window: Seconds) -> Dedup:
+        return cls(key, to_ms(window, "debounce window") / 1000, "debounce")
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key:
+            raise InvalidOptionsError(f"a dedup key is a non-empty string, got {self.key!r}")
+        if self.mode not in ("throttle", "debounce"):
+            raise InvalidOptionsError(f"dedup mode is throttle or debounce, got {self.mode!r}")
+        if self.ttl is not None and to_ms(self.ttl, "dedup ttl") == 0:
+            raise InvalidOptionsError("a dedup ttl is positive, or None (until the job ends)")
+        if self.mode == "debounce" and self.ttl is None:
+            raise InvalidOptionsError("a debounce needs its window: Dedup.debounce(key, window)")
+
+    @property
+    def ttl_ms(self) -> int:
+        return 0 if self.ttl is None else to_ms(self.ttl, "dedup ttl")
 """``True`` removes at once, ``False`` keeps forever, an int keeps the last N."""
 
 
@@ -146,6 +188,8 @@ class JobOptions:
     dead_letter: str | None = None
     """A queue that receives a copy of the job (same name and payload) when it fails for
     good; the original stays failed."""
+    dedup: Dedup | None = None
+    """Deduplicate adds by a key (``Dedup.throttle`` / ``Dedup.debounce``)."""
 
     def __post_init__(self) -> None:
         _seconds(self, "delay", "timeout")
@@ -174,6 +218,10 @@ class JobOptions:
             raise InvalidOptionsError(
                 f"dead_letter must be a queue name (letters, digits, '.', '_', '-') or None,"
                 f" got {self.dead_letter!r}"
+            )
+        if self.dedup is not None and not isinstance(self.dedup, Dedup):
+            raise InvalidOptionsError(
+                f"dedup must be Dedup.throttle(...) or Dedup.debounce(...), got {self.dedup!r}"
             )
 
 
@@ -219,6 +267,7 @@ class JobOverrides(TypedDict, total=False):
     remove_on_complete: Retention
     remove_on_fail: Retention
     dead_letter: str | None
+    dedup: Dedup | None
 
 
 def resolve(defaults: JobOptions, overrides: JobOverrides) -> JobOptions:

@@ -190,14 +190,21 @@ class Queue:
             _check_text(job_id, "job_id")
         options = resolve(self.defaults, overrides)
         raw = payloads.encode(name, self.payload_type(name), data, self.max_payload_bytes)
+        delay_ms = to_ms(options.delay, "delay")
+        dedup = options.dedup
+        if dedup is not None and dedup.mode == "debounce" and not delay_ms:
+            delay_ms = dedup.ttl_ms  # a debounced job waits out its window
         new = NewJob(
             name=name,
             data=raw,
             options=dump_options(options),
             job_id=job_id,
             priority=options.priority,
-            delay_ms=to_ms(options.delay, "delay"),
+            delay_ms=delay_ms,
             lifo=options.lifo,
+            dedup_key="" if dedup is None else dedup.key,
+            dedup_mode="" if dedup is None else dedup.mode,
+            dedup_ttl_ms=0 if dedup is None else dedup.ttl_ms,
         )
         return new, options
 
@@ -233,7 +240,7 @@ class Queue:
         (result,) = await self.backend.add(self.name, [new], now)
         notify_local(self.backend.url, self.name)
         if not result.created:
-            return await self._existing(result.job_id)
+            return await self._existing(result.job_id, result.deduplicated)
         return self._handle(new, result.job_id, now)
 
     async def add_bulk(self, jobs: Iterable[BulkJob]) -> list[Job[Any]]:
@@ -250,14 +257,14 @@ class Queue:
             if result.created:
                 handles.append(self._handle(new, result.job_id, now))
             else:
-                handles.append(await self._existing(result.job_id))
+                handles.append(await self._existing(result.job_id, result.deduplicated))
         return handles
 
-    async def _existing(self, job_id: str) -> Job[Any]:
+    async def _existing(self, job_id: str, deduplicated: bool = False) -> Job[Any]:
         record = await self.backend.get_job(self.name, job_id)
         if record is None:  # removed between the add and this read
             raise Refusal.JOB_NOT_FOUND.error(queue=self.name, job_id=job_id, action="read")
-        return Job(self, record, created=False)
+        return Job(self, record, created=False, deduplicated=deduplicated)
 
     # -- reading ---------------------------------------------------------------------
     async def get_job(self, job_id: str) -> Job[Any] | None:

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from .errors import SerializationError
-from .options import Backoff, JobOptions, KeepJobs
+from .options import Backoff, Dedup, JobOptions, KeepJobs
 from .roundtrip import first_difference, first_non_finite, first_unencodable, is_pydantic_type
 
 _ENCODE_ERRORS = (TypeError, ValueError, OverflowError, RecursionError)
@@ -138,6 +138,7 @@ class _StoredOptions(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=F
     remove_on_complete: bool | int | tuple[int | None, float | None] = False
     remove_on_fail: bool | int | tuple[int | None, float | None] = False
     dead_letter: str | None = None
+    dedup: tuple[str, float | None, str] | None = None
 
 
 _options_decoder = msgspec.json.Decoder(_StoredOptions)
@@ -165,6 +166,7 @@ def dump_options(options: JobOptions) -> bytes:
             remove_on_complete=_retention_out(options.remove_on_complete),
             remove_on_fail=_retention_out(options.remove_on_fail),
             dead_letter=options.dead_letter,
+            dedup=None if (d := options.dedup) is None else (d.key, d.ttl, d.mode),
         )
     )
 
@@ -189,4 +191,5 @@ def load_options(raw: bytes | str) -> JobOptions:
         remove_on_complete=_retention_in(s.remove_on_complete),
         remove_on_fail=_retention_in(s.remove_on_fail),
         dead_letter=s.dead_letter,
+        dedup=None if s.dedup is None else Dedup(*s.dedup),  # type: ignore[arg-type]
     )

@@ -11,7 +11,8 @@ import conveyor
 EXPECTED = {
     "AmbiguousResultError", "AttemptError", "BackendError", "BackendUnavailableError",
     "Backoff", "BulkJob", "Clock",
-    "ConfigurationError", "ConveyorError", "InvalidOptionsError", "InvalidStateError", "Job",
+    "ConfigurationError", "ConveyorError", "Dedup", "InvalidOptionsError", "InvalidStateError",
+    "Job",
     "JobContext", "JobError", "JobFailedError", "JobNotFoundError", "JobOptions", "JobReport",
     "JobState", "KeepJobs", "LockLostError", "ManualClock", "PayloadError",
     "PayloadTooLargeError", "Postpone", "ProcessJob", "Queue", "Retry", "SchemaError",

@@ -38,13 +38,23 @@ class NewJob:
     priority: int = 0
     delay_ms: int = 0
     lifo: bool = False
+    dedup_key: str = ""
+    """With a key: an add while the key holds (below) returns the job that holds it."""
+    dedup_mode: str = ""
+    """``throttle`` returns the holder; ``debounce`` also gives a holder that has not
+    started this add's data and restarts its delay."""
+    dedup_ttl_ms: int = 0
+    """How long the key holds after the add that set it; 0: until the job finishes."""
 
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
     job_id: str
     created: bool
-    """False when a job with the caller's id already existed (idempotent add)."""
+    """False when a job with the caller's id already existed (idempotent add), or when
+    ``deduplicated``."""
+    deduplicated: bool = False
+    """The add's dedup key was held: ``job_id`` is the holder (debounced: with new data)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,8 @@ class Outcome:
     error: bytes = b""
     retry_delay_ms: int = 0
     retention: RetentionMs = (-1, -1)
+    dedup_key: str = ""
+    """The job's dedup key, released by ``complete``/``fail`` if the job still holds it."""
 
 
 @dataclass(frozen=True, slots=True)

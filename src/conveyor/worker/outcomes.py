@@ -75,6 +75,7 @@ def completed(
         job.attempts_made + 1,
         result=encoded,
         retention=retention_ms(options.remove_on_complete),
+        dedup_key=_dedup_key(options),
     )
 
 
@@ -114,7 +115,10 @@ def failed(
             reason = f"{reason} (and the backoff strategy failed: {describe(exc)})"
             final = True
     if final:
-        return _fail(job, attempts, reason, record, retention_ms(options.remove_on_fail))
+        return _fail(
+            job, attempts, reason, record, retention_ms(options.remove_on_fail),
+            _dedup_key(options),
+        )
     return Outcome(
         job.job_id, job.token, "retry", attempts, reason=reason, error=record, retry_delay_ms=delay
     )
@@ -157,8 +161,19 @@ def _given_up(job: FetchedJob, reason: str, kind: str, stack: str, now_ms: int) 
 
 
 def _fail(
-    job: FetchedJob, attempts: int, reason: str, record: bytes, retention: RetentionMs
+    job: FetchedJob,
+    attempts: int,
+    reason: str,
+    record: bytes,
+    retention: RetentionMs,
+    dedup_key: str = "",
 ) -> Outcome:
     return Outcome(
-        job.job_id, job.token, "fail", attempts, reason=reason, error=record, retention=retention
+        job.job_id, job.token, "fail", attempts, reason=reason, error=record,
+        retention=retention, dedup_key=dedup_key,
     )
+
+
+def _dedup_key(options: JobOptions) -> str:
+    """The key a finishing job gives up (a job that ends no longer holds it)."""
+    return "" if options.dedup is None else options.dedup.key

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor import Queue, SchemaError, Worker, WorkerSettings
+from conveyor import Dedup, Queue, SchemaError, Worker, WorkerSettings
 from conveyor.backends import from_url
 from conveyor.backends.sqlite import SQLiteBackend, schema
 
@@ -93,7 +93,8 @@ async def test_a_failed_migration_leaves_the_file_as_it_was(
     monkeypatch.setattr(schema, "SCHEMA_VERSION", version + 1)
     monkeypatch.setattr(schema, "load_migration", broken.__getitem__)
     backend = from_url(sqlite_url)
-    with pytest.raises(SchemaError, match=r"from schema version 1 to 2.*nowhere.*left as it was"):
+    expected = rf"from schema version {version} to {version + 1}.*nowhere.*left as it was"
+    with pytest.raises(SchemaError, match=expected):
         await backend.ping()
     await backend.close()
     monkeypatch.undo()
@@ -110,7 +111,7 @@ def test_every_schema_version_after_the_first_has_a_migration() -> None:
 
 def test_the_schema_script_splits_into_statements() -> None:
     statements = schema.statements(schema.schema_sql())
-    assert sum("CREATE TABLE" in s for s in statements) == 7
+    assert sum("CREATE TABLE" in s for s in statements) == 8
     assert all(sqlite3.complete_statement(s) for s in statements)
 
 
@@ -257,3 +258,24 @@ def test_processes_opening_one_new_database_together_all_succeed(
         if child.returncode != 0:
             failures.append(err.strip().splitlines()[-1])
     assert failures == []
+
+
+async def test_a_version_1_database_is_migrated_to_hold_dedup_keys(
+    tmp_path: Path, queue_name: str
+) -> None:
+    path = tmp_path / "v1.db"
+    first = Queue(queue_name, url=f"sqlite:///{path}")
+    kept = await first.add("noop", "from version 1")
+    await first.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE dedup")  # what a version-1 file looks like
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    again = Queue(queue_name, url=f"sqlite:///{path}")
+    try:
+        assert (await again.get_job(kept.id)).data == "from version 1"  # type: ignore[union-attr]
+        job = await again.add("noop", 1, dedup=Dedup.throttle("once"))
+        assert (await again.add("noop", 2, dedup=Dedup.throttle("once"))).id == job.id
+    finally:
+        await again.close()
+    assert pragma(path, "user_version") == 2

@@ -230,6 +230,9 @@ class RedisBackend(Backend):
                 job.priority,
                 job.delay_ms,
                 1 if job.lifo else 0,
+                job.dedup_key,
+                job.dedup_mode,
+                job.dedup_ttl_ms,
             )
         if not self._checked:  # a strict refusal stores nothing, not even the listing
             await self.preflight()
@@ -247,7 +250,10 @@ class RedisBackend(Backend):
                 self._registered.discard(queue)  # the next add registers it
                 raise
         raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
-        return [AddResult(text(raw[i]), raw[i + 1] == 1) for i in range(0, len(raw), 2)]
+        return [
+            AddResult(text(raw[i]), raw[i + 1] == 1, raw[i + 2] == 1)
+            for i in range(0, len(raw), 3)
+        ]
 
     # -- working -------------------------------------------------------------------
     async def finish_and_fetch(
@@ -280,6 +286,7 @@ class RedisBackend(Backend):
                 o.retry_delay_ms,
                 o.retention[0],
                 o.retention[1],
+                o.dedup_key,
             )
         self._seq += fetch
         keys = [

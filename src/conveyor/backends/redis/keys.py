@@ -21,6 +21,7 @@ key                           type     holds
 ``{p:q}:waiting-children``    zset     parents waiting for their children (flows)
 ``{p:q}:events``              stream   capped event stream (``MAXLEN ~``)
 ``{p:q}:marker``              zset     wake-up marker workers block on (BZPOPMIN)
+``{p:q}:dedup:<key>``         string   ``<job id>|<expiry ms or 0>``: a dedup key's holder
 ``{p:q}:meta``                hash     queue settings: ``paused``
 ``{p:q}:lease:<worker id>``   string   a worker's lease, with a PX expiry set by Redis
 ``{p:q}:stalled-check``       string   held (PX) by the worker running the stalled check

@@ -93,3 +93,14 @@ CREATE TABLE events (
   batch TEXT NOT NULL
 );
 CREATE INDEX events_by_queue ON events (queue, id);
+
+-- Dedup keys (Dedup.throttle / Dedup.debounce): a key holds for its job while
+-- `expires_at` (ms, the engine's clock; 0 = until the job finishes) is ahead and the job
+-- has not finished. Since schema version 2.
+CREATE TABLE dedup (
+  queue TEXT NOT NULL,
+  key TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (queue, key)
+) WITHOUT ROWID;

@@ -8,12 +8,13 @@
 
   ARGV[1] now (ms)        ARGV[2] events maxlen   ARGV[3] worker id   ARGV[4] lease ms
   ARGV[5] first token sequence number             ARGV[6] how many jobs to fetch
-  ARGV[7] outcome count n, then 10 fields per outcome:
+  ARGV[7] outcome count n, then 11 fields per outcome:
     id, token, action (c|f|r|p: complete, fail, retry, postpone), attempts made,
     result json, reason, error json (kept as field err:<n>, n counting every failed
     attempt of the job, across manual retries), retry delay ms, keep age ms (-1 none),
-    keep count (-1 none); age = count = 0 removes. A postpone moves the job like a retry
-    but leaves its attempts, reason and errors as they were.
+    keep count (-1 none); age = count = 0 removes; the job's dedup key ('' = none),
+    released by a complete or fail while the job still holds it. A postpone moves the
+    job like a retry but leaves its attempts, reason and errors as they were.
 
   Returns { codes, jobs, next delayed due time or -1, paused 0/1 }
     codes: per outcome 0, or -2 when the token is not the job's (lock lost)
@@ -34,7 +35,7 @@ local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local maxlen = ARGV[2]
 local n = tonumber(ARGV[7])
-local F = 10
+local F = 11
 
 local codes = {}
 if n > 0 then
@@ -102,6 +103,13 @@ if n > 0 then
         end
         if delay > 0 then emit(KEYS[8], maxlen, 'delayed', id, 'delay', delay, 'due', now + delay) end
       else
+        local dkey = ARGV[o + 10]
+        if dkey ~= '' then  -- a finished job no longer holds its dedup key
+          local held = redis.pcall('GET', base .. 'dedup:' .. dkey)
+          if type(held) == 'string' and string.sub(held, 1, #id + 1) == id .. '|' then
+            redis.call('DEL', base .. 'dedup:' .. dkey)
+          end
+        end
         local set = (action == 'c') and KEYS[6] or KEYS[7]
         if removing then
           delete_jobs(base, { id })

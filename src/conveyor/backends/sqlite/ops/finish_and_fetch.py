@@ -144,8 +144,22 @@ def _apply_chunk(tx: QueueRow, outcomes: Sequence[Outcome], now: int) -> list[in
             " ?)",
             [(q, job_id, q, job_id, error) for q, job_id, error in errors],
         )
+    _release_dedup_keys(conn, queue, outcomes, codes)
     _remove(tx, doomed, policies, now)
     return codes
+
+
+def _release_dedup_keys(
+    conn: sqlite3.Connection, queue: str, outcomes: Sequence[Outcome], codes: list[int]
+) -> None:
+    """A job that completed or failed no longer holds its dedup key."""
+    released = [
+        (queue, o.dedup_key, o.job_id)
+        for o, code in zip(outcomes, codes, strict=True)
+        if code == 0 and o.dedup_key and o.action in ("complete", "fail")
+    ]
+    if released:
+        conn.executemany("DELETE FROM dedup WHERE queue = ? AND key = ? AND job_id = ?", released)
 
 
 def _remove(

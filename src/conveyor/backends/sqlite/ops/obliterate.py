@@ -39,6 +39,7 @@ def obliterate(conn: sqlite3.Connection, queue: str, force: bool, budget: int) -
         ("logs", "queue"),
         ("job_errors", "queue"),
         ("state_counts", "queue"),
+        ("dedup", "queue"),
     ):
         conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (queue,))
     conn.execute(
