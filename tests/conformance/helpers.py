@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 
 from conveyor import Job, JobState, Queue, WorkerSettings
 from conveyor.backends.base import Event
 from conveyor.events import EventStream
+from tests.support.waiting import until  # the shared one; the suite imports it from here
 
 FAST = WorkerSettings(concurrency=5, lease=1.0, stalled_interval=0.3, block_timeout=0.5, grace=5)
-
-
-async def until(
-    condition: Callable[[], Awaitable[bool]], within: float = 10.0, what: str = "condition"
-) -> None:
-    """Await a condition checked against the backend, re-checking as events arrive."""
-    deadline = time.monotonic() + within
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def until_state(job: Job[object], *states: JobState, within: float = 10.0) -> None:

@@ -236,7 +236,7 @@ async def test_the_settings_check_runs_again_after_redis_was_unreachable(
     redis_server: RedisServer, queue_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A first call that cannot reach Redis must not count as the preflight check."""
-    from tests.runtime.proxy import ReplyDropper
+    from tests.processes.proxy import ReplyDropper
 
     proxy = await ReplyDropper(free_port()).start()  # forwards to a port nobody serves
     queue = Queue(queue_name, url=proxy.url)

@@ -9,8 +9,8 @@ import pytest
 
 from conveyor import Queue
 
-# The worker-process fixtures of the runtime suite, shared rather than copied.
-from tests.runtime.conftest import records, records_dir, workers  # noqa: F401
+# The worker-process fixtures of the process tests, shared rather than copied.
+from tests.processes.conftest import records, records_dir, workers  # noqa: F401
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conveyor import BackendError, BackendUnavailableError, Queue
-from tests.runtime.harness import ROOT
+from tests.processes.harness import ROOT
 
 
 async def test_a_database_locked_past_the_busy_timeout_is_a_clear_error(

@@ -9,7 +9,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from conveyor import Queue
-from tests.runtime.harness import Records, Workers, until
+from tests.processes.harness import Records, Workers, until
 
 
 @pytest.mark.slow

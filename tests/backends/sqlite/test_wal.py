@@ -19,7 +19,7 @@ import pytest
 
 from conveyor import BulkJob, Queue, Worker, WorkerSettings
 from conveyor.backends.sqlite.checkpoint import WAL_BOUND_BYTES
-from tests.runtime.harness import Records, Workers, until
+from tests.processes.harness import Records, Workers, until
 
 from .wal import snapshot_held, wal_restarts, wal_size
 

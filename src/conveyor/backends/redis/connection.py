@@ -38,7 +38,7 @@ SCHEMES = (
 # versions). A retried command whose reply was lost would run a non-idempotent script
 # twice: a second finish_and_fetch would leave the first batch active under a lease that
 # is still renewed, so never recovered. Callers get BackendUnavailableError and decide;
-# the worker backs off and rotates its lease (tests/runtime/test_lost_reply.py).
+# the worker backs off and rotates its lease (tests/processes/test_redis_lost_reply.py).
 # No socket timeout by default (redis-py 8 sets 5 s): with one, redis-py sends through
 # asyncio.wait_for, which on Python 3.11 can swallow a task's cancellation, so a handler
 # could outlive its timeout and a stopping worker could hang. The worker bounds its own

@@ -19,10 +19,10 @@ PROCESSES = 4
 
 @pytest.mark.slow
 async def test_four_processes_complete_20000_jobs_exactly_once(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str
 ) -> None:
     procs = [
-        workers.start(redis_url, queue_name, f"w{i}", concurrency=100)
+        workers.start(process_url, queue_name, f"w{i}", concurrency=100)
         for i in range(PROCESSES)
     ]
     for proc in procs:

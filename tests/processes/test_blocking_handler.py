@@ -13,11 +13,11 @@ from .harness import Records, Workers, until
 
 @pytest.mark.slow
 async def test_blocked_event_loop_keeps_its_lease_and_warns(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str
 ) -> None:
     # A 1 s lease and a stalled check every 0.2 s: a lapse would be noticed at once.
     quick = {"concurrency": 2, "lease": 1.0, "stalled_interval": 0.2, "loop_stall_warning": 1.5}
-    procs = [workers.start(redis_url, queue_name, f"w{i}", **quick) for i in range(2)]
+    procs = [workers.start(process_url, queue_name, f"w{i}", **quick) for i in range(2)]
     for proc in procs:
         await proc.wait_ready()
     sleeper = await producer.add("blocking", {"seconds": 3.0})

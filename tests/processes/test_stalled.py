@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,12 @@ HELD = 50
 
 @pytest.mark.slow
 async def test_sigkilled_worker_jobs_complete_on_another_with_default_settings(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str,
     tmp_path: Path,
 ) -> None:
     """Default lease (10 s) and stalled interval (5 s); prints how long recovery took."""
     gate = tmp_path / "go"
-    doomed = workers.start(redis_url, queue_name, "doomed", concurrency=HELD)
+    doomed = workers.start(process_url, queue_name, "doomed", concurrency=HELD)
     await doomed.wait_ready()
     jobs = await producer.add_bulk(
         BulkJob("gated", {"gate": str(gate)}) for _ in range(HELD)
@@ -33,7 +34,7 @@ async def test_sigkilled_worker_jobs_complete_on_another_with_default_settings(
 
     doomed.kill()
     killed_at = time.monotonic()
-    survivor = workers.start(redis_url, queue_name, "survivor", concurrency=HELD)
+    survivor = workers.start(process_url, queue_name, "survivor", concurrency=HELD)
     await until(
         lambda: len(records.of("start", "survivor")) == HELD, 60, "the jobs to restart elsewhere"
     )
@@ -63,8 +64,45 @@ async def test_sigkilled_worker_jobs_complete_on_another_with_default_settings(
 
 
 @pytest.mark.slow
+async def test_worker_killed_mid_job_is_recovered_and_completed_exactly_once(
+    producer: Queue, process_url: str, workers: Workers, records: Records, tmp_path: Path
+) -> None:
+    """A quick lease, and jobs still waiting behind the five the doomed worker held: the
+    rescuer runs the waiting ones and the recovered ones, each to completion once."""
+    settings = {"lease": 1.0, "stalled_interval": 0.3, "concurrency": 5}
+    doomed = workers.start(process_url, producer.name, "doomed", **settings)
+    await doomed.wait_ready()
+    gate = tmp_path / "gate"
+    added = await producer.add_bulk(BulkJob("gated", {"gate": str(gate)}) for _ in range(12))
+    ids = {job.id for job in added}
+
+    def five_started() -> bool:
+        return len(records.count("start", "doomed")) == 5
+
+    await until(five_started, 20, "the doomed worker to start five jobs")
+    held = set(records.count("start", "doomed"))
+    doomed.kill()
+    gate.touch()
+    rescuer = workers.start(process_url, producer.name, "rescuer", **settings)
+
+    async def all_completed() -> bool:
+        return (await producer.counts())["completed"] == len(ids)
+
+    await until(all_completed, 30, "every job to complete on the rescuer")
+    done = records.count("done")
+    assert set(done) == ids
+    assert set(done.values()) == {1}, f"a job completed twice: {done}"
+    assert records.count("done", "doomed") == Counter()
+    for job_id in held:
+        job = await producer.get_job(job_id)
+        assert job is not None
+        assert (job.state, job.stalled_count, job.attempts_made) == ("completed", 1, 1)
+    rescuer.kill()
+
+
+@pytest.mark.slow
 async def test_lost_lease_cancels_the_handler_and_fences_the_stale_worker(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str,
     tmp_path: Path,
 ) -> None:
     """A worker frozen past its lease (SIGSTOP: a GC pause, a suspended VM) loses its jobs
@@ -72,12 +110,12 @@ async def test_lost_lease_cancels_the_handler_and_fences_the_stale_worker(
     cancellation and returns cannot complete the job."""
     gate = tmp_path / "go"
     quick = {"concurrency": 5, "lease": 1.0, "stalled_interval": 0.3}
-    stale = workers.start(redis_url, queue_name, "stale", **quick)
+    stale = workers.start(process_url, queue_name, "stale", **quick)
     await stale.wait_ready()
     polite = await producer.add("gated", {"gate": str(gate)})
     stubborn = await producer.add("stubborn", {"gate": str(gate)})
     await until(lambda: len(records.of("start", "stale")) == 2, 20, "both jobs to start")
-    fresh = workers.start(redis_url, queue_name, "fresh", **quick)
+    fresh = workers.start(process_url, queue_name, "fresh", **quick)
     await fresh.wait_ready()
 
     stale.send(signal.SIGSTOP)

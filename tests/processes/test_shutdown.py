@@ -19,11 +19,11 @@ async def _gated(producer: Queue, gate: Path, n: int) -> list[str]:
 
 @pytest.mark.slow
 async def test_sigterm_finishes_running_jobs_and_fetches_no_more(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str,
     tmp_path: Path,
 ) -> None:
     gate = tmp_path / "go"
-    worker = workers.start(redis_url, queue_name, "w", concurrency=5, grace=60)
+    worker = workers.start(process_url, queue_name, "w", concurrency=5, grace=60)
     await worker.wait_ready()
     ids = await _gated(producer, gate, 10)
     await until(lambda: len(records.of("start")) == 5, 20, "5 jobs to start")
@@ -50,12 +50,12 @@ async def test_sigterm_finishes_running_jobs_and_fetches_no_more(
 
 @pytest.mark.slow
 async def test_second_sigterm_exits_at_once_and_leaves_jobs_to_recovery(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str,
     tmp_path: Path,
 ) -> None:
     gate = tmp_path / "go"
     quick = {"lease": 1.0, "stalled_interval": 0.3}
-    first = workers.start(redis_url, queue_name, "first", concurrency=5, grace=60, **quick)
+    first = workers.start(process_url, queue_name, "first", concurrency=5, grace=60, **quick)
     await first.wait_ready()
     ids = await _gated(producer, gate, 5)
     await until(lambda: len(records.of("start", "first")) == 5, 20, "5 jobs to start")
@@ -69,7 +69,7 @@ async def test_second_sigterm_exits_at_once_and_leaves_jobs_to_recovery(
     assert records.of("done") == []
     assert (await producer.counts())["active"] == 5
 
-    second = workers.start(redis_url, queue_name, "second", concurrency=5, **quick)
+    second = workers.start(process_url, queue_name, "second", concurrency=5, **quick)
     gate.touch()
     await until(
         lambda: len(records.of("done", "second")) == 5, 30, "the jobs to run on the second worker"
@@ -88,7 +88,7 @@ async def test_second_sigterm_exits_at_once_and_leaves_jobs_to_recovery(
 
 @pytest.mark.slow
 async def test_jobs_past_the_grace_period_go_back_in_line_untouched(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str,
     tmp_path: Path,
 ) -> None:
     """A deploy is not a stall: jobs stopped by a too-short grace period are waiting again
@@ -96,7 +96,7 @@ async def test_jobs_past_the_grace_period_go_back_in_line_untouched(
     does not fail them and the next worker starts them at once (no stalled check)."""
     gate = tmp_path / "go"
     first = workers.start(
-        redis_url, queue_name, "first", concurrency=3, grace=0.5, max_stalled=0
+        process_url, queue_name, "first", concurrency=3, grace=0.5, max_stalled=0
     )
     await first.wait_ready()
     ids = await _gated(producer, gate, 3)
@@ -115,7 +115,7 @@ async def test_jobs_past_the_grace_period_go_back_in_line_untouched(
 
     # A stalled check that never runs during the test: the jobs need none.
     second = workers.start(
-        redis_url, queue_name, "second", concurrency=3, stalled_interval=3600, max_stalled=0
+        process_url, queue_name, "second", concurrency=3, stalled_interval=3600, max_stalled=0
     )
     gate.touch()
     took = await until(
@@ -139,13 +139,13 @@ async def _completed(producer: Queue, n: int) -> bool:
 
 @pytest.mark.slow
 async def test_a_thread_handler_past_the_grace_period_does_not_keep_the_process_alive(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str,
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str,
     tmp_path: Path,
 ) -> None:
     """A plain def handler cannot be cancelled; the process still exits after the grace
     period, and the job is recovered and run again elsewhere (at-least-once)."""
     gate = tmp_path / "go"
-    first = workers.start(redis_url, queue_name, "first", concurrency=2, grace=0.5)
+    first = workers.start(process_url, queue_name, "first", concurrency=2, grace=0.5)
     await first.wait_ready()
     job = await producer.add("gated_sync", {"gate": str(gate)})
     await until(lambda: len(records.of("start", "first")) == 1, 20, "the job to start")
@@ -155,7 +155,7 @@ async def test_a_thread_handler_past_the_grace_period_does_not_keep_the_process_
     assert "1 running job(s) stopped and put back in line" in first.log()
     assert await job.get_state() == "waiting"
 
-    second = workers.start(redis_url, queue_name, "second", concurrency=2, stalled_interval=0.5)
+    second = workers.start(process_url, queue_name, "second", concurrency=2, stalled_interval=0.5)
     await until(lambda: len(records.of("start", "second")) == 1, 30, "the job to run again")
     gate.touch()
     await until(lambda: _completed(producer, 1), 20, "the job to complete")

@@ -1,4 +1,5 @@
-"""A lost reply to the worker's fetch: the jobs it moved to active are not held forever."""
+"""Redis only (a TCP proxy that drops one reply): a lost reply to the worker's fetch does
+not hold the jobs it moved to active forever; a lost reply to an add says so."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from tests.support.redis_server import RedisServer
 
 from .harness import Records, Workers, until
 from .proxy import ReplyDropper
+
+# The producer (and the session server behind the proxy) on Redis only.
+pytestmark = pytest.mark.parametrize("process_url", ["redis"], indirect=True)
 
 
 @pytest.fixture

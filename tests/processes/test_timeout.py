@@ -13,9 +13,9 @@ from .harness import Records, Workers, until
 
 @pytest.mark.slow
 async def test_timeout_cancels_the_handler_and_retries(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str
 ) -> None:
-    worker = workers.start(redis_url, queue_name, "w", concurrency=5)
+    worker = workers.start(process_url, queue_name, "w", concurrency=5)
     await worker.wait_ready()
     once = await producer.add(
         "slow_first", {"seconds": 60, "slow_attempts": [0]}, timeout=0.5, attempts=2
@@ -48,11 +48,12 @@ async def test_timeout_cancels_the_handler_and_retries(
 
 @pytest.mark.slow
 async def test_timeout_cancels_a_handler_busy_with_backend_calls(
-    producer: Queue, workers: Workers, records: Records, redis_url: str, queue_name: str
+    producer: Queue, workers: Workers, records: Records, process_url: str, queue_name: str
 ) -> None:
-    """The cancellation lands inside a Redis call (thousands of them a second); it must
-    not be swallowed there (redis-py's send through asyncio.wait_for does, on 3.11)."""
-    worker = workers.start(redis_url, queue_name, "w", concurrency=5)
+    """The cancellation lands inside a backend call (thousands of them a second); it must
+    not be swallowed there (redis-py's send through asyncio.wait_for does, on 3.11; on
+    SQLite it lands while a statement runs on the connection's thread)."""
+    worker = workers.start(process_url, queue_name, "w", concurrency=5)
     await worker.wait_ready()
     jobs = [await producer.add("chatty", None, timeout=0.3) for _ in range(5)]
 

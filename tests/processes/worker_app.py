@@ -1,12 +1,12 @@
-"""A worker process for the runtime tests: ``python -m tests.runtime.worker_app``.
+"""A worker process for the process tests: ``python -m tests.processes.worker_app``.
 
-Configured by environment variables (set by ``tests.runtime.harness.WorkerProcess``):
+Configured by environment variables (set by ``tests.processes.harness.WorkerProcess``):
 ``RT_URL``, ``RT_QUEUE``, ``RT_LABEL`` (names this worker in records), ``RT_RECORDS`` (a
 directory; each process appends one line per handler event to ``<label>-<pid>.log``) and
 ``RT_SETTINGS`` (JSON keyword arguments for ``WorkerSettings``).
 
 Records are plain appends with one ``write`` each (O_APPEND), so a SIGKILL loses none that
-were written, and they do not depend on the Redis server under test staying up.
+were written, and they do not depend on the backend under test staying up (a Redis restart).
 Handlers that wait for the test poll for a *gate* file the test creates.
 """
 
@@ -118,7 +118,7 @@ async def slow_first(job: JobContext[dict[str, Any]]) -> str:
 
 async def chatty(job: JobContext[None]) -> str:
     """Talk to the backend without pause until cancelled: a timeout or a lost lease lands
-    in the middle of a Redis call, where a careless client can swallow it."""
+    in the middle of a backend call, where a careless client can swallow it."""
     record("start", job)
     n = 0
     try:

@@ -1,4 +1,4 @@
-"""A producer process for the crash tests: ``python -m tests.backends.sqlite.producer_child
+"""A producer process for the crash tests: ``python -m tests.processes.producer_child
 URL QUEUE BATCH``. Adds batches of ``BATCH`` jobs with ``Queue.add_bulk``, forever, each
 job carrying its batch number and index, until it is killed.
 """

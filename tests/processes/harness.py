@@ -1,41 +1,25 @@
-"""Real worker processes for the runtime tests, their records, and awaited conditions."""
+"""Real worker processes for the process tests, their records, and awaited conditions."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.waiting import until as shared_until
+
 ROOT = Path(__file__).resolve().parents[2]
 
-
-async def until(
-    condition: Callable[[], Awaitable[bool] | bool],
-    timeout: float,
-    what: str,
-    interval: float = 0.05,
-) -> float:
-    """Await ``condition`` (re-checked every ``interval``); return the seconds it took."""
-    started = time.monotonic()
-    deadline = started + timeout
-    while True:
-        value = condition()
-        if not isinstance(value, bool):
-            value = await value
-        if value:
-            return time.monotonic() - started
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(interval)
+until = functools.partial(shared_until, interval=0.05)
+"""The shared ``until``, checking every 50 ms: these conditions read record files or ask
+the backend while worker processes share the machine's cores."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +54,7 @@ class Records:
 
 
 class WorkerProcess:
-    """``python -m tests.runtime.worker_app`` with its stderr in a file."""
+    """``python -m tests.processes.worker_app`` with its stderr in a file."""
 
     def __init__(
         self,
@@ -94,7 +78,7 @@ class WorkerProcess:
         }
         with open(self.log_path, "ab") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.runtime.worker_app"],
+                [sys.executable, "-m", "tests.processes.worker_app"],
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
