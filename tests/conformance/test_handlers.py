@@ -168,6 +168,18 @@ async def test_a_cpu_bound_handler_reports_progress_and_logs(queue: Queue) -> No
     assert len(progress) == 3, "each call was stored before the handler went on"
 
 
+async def test_a_cpu_bound_handler_whose_process_dies_fails_with_a_reason(queue: Queue) -> None:
+    queue.job(cpu_bound=True)(cpu_handlers.die)
+    queue.job(cpu_bound=True)(cpu_handlers.checksum)
+    job = await queue.add("die", 3)
+    after = await queue.add("checksum", {"n": 10})
+    settings = WorkerSettings(concurrency=1, lease=2.0, block_timeout=0.5, processes=1)
+    async with Worker(queue, settings=settings):
+        with pytest.raises(JobFailedError, match=r"process .* died \(exit code 3\)"):
+            await job.wait(timeout=30)
+        assert (await after.wait(timeout=30))["id"] == after.id, "the next job still runs"
+
+
 def test_a_process_job_built_by_hand_has_nowhere_to_report(queue: Queue) -> None:
     job = ProcessJob(queue.name, "1", "report_steps", 2, 0)
     assert cpu_handlers.report_steps(job) == "reported"

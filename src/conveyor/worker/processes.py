@@ -79,7 +79,14 @@ class _Child:
         job = (ctx.queue, ctx.id, ctx.name, ctx.data, ctx.attempts_made)
         self.conn.send((module, qualname, job))
         while True:
-            kind, value = await asyncio.to_thread(self.conn.recv)
+            try:
+                kind, value = await asyncio.to_thread(self.conn.recv)
+            except EOFError:  # the process died under the handler (killed, a crash)
+                self.process.join(timeout=5)
+                raise RuntimeError(
+                    f"the process running the cpu_bound handler died"
+                    f" (exit code {self.process.exitcode})"
+                ) from None
             if kind == "ok":
                 return value
             if kind == "error":
@@ -125,9 +132,10 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
         try:
             conn.send(reply)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:  # not picklable
-            kind = "error" if reply[0] == "error" else "ok-unpicklable"
-            conn.send(("error", RuntimeError(f"the handler's {kind} value cannot be sent"
-                                             f" back to the worker: {exc!r}")))
+            what = "exception" if reply[0] == "error" else "return value"
+            conn.send(("error", RuntimeError(
+                f"the handler's {what} cannot be sent back to the worker: {exc!r}"
+            )))
 
 
 def _call(module: str, qualname: str, job: ProcessJob[Any]) -> Any:
