@@ -40,7 +40,9 @@ class Records:
     def all(self) -> list[Record]:
         out = []
         for path in sorted(self.directory.glob("*.log")):
-            for line in path.read_text().splitlines():
+            text = path.read_text()
+            # A worker may be mid-write: a last line without its newline is not whole yet.
+            for line in text[: text.rfind("\n") + 1].splitlines():
                 event, job_id, attempt, label, pid, *_ = line.split(" ")
                 out.append(Record(event, job_id, int(attempt), label, int(pid)))
         return out
