@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from conveyor import JobContext, ManualClock, Postpone, Queue, Worker
+from conveyor import JobContext, ManualClock, Postpone, Queue, SyncJobContext, Worker
 
 from .helpers import FAST, until, until_state
 
@@ -93,3 +95,25 @@ async def test_a_handler_that_sees_the_stop_checkpoints_and_steps_aside(queue: Q
     await job.refresh()
     assert (job.state, job.attempts_made, job.stalled_count) == ("waiting", 0, 0)
     assert job.data["cursor"] > 0, "the checkpoint was stored"
+
+
+async def test_a_thread_handler_sees_the_stop_and_postpones_too(queue: Queue) -> None:
+    started = threading.Event()
+
+    @queue.job()
+    def export(job: SyncJobContext[dict[str, int]]) -> None:
+        rows = job.data["rows"]
+        started.set()
+        while not job.stopping:
+            rows += 1
+            time.sleep(0.005)  # the handler's own work, in its thread
+        raise Postpone(data={"rows": rows})
+
+    job = await queue.add("export", {"rows": 0})
+    worker = Worker(queue, settings=FAST)
+    await worker.start()
+    await asyncio.to_thread(started.wait, 10)
+    await asyncio.wait_for(worker.stop(grace=10), 15)
+    await job.refresh()
+    assert (job.state, job.attempts_made) == ("waiting", 0)
+    assert job.data["rows"] > 0
