@@ -36,7 +36,7 @@ class WorkerHooks:
         """After the worker has connected and before it takes its first job."""
 
     async def on_worker_stop(self, worker: Worker) -> None:
-        """After the last job has finished or been left to recovery."""
+        """After the last job has finished or been put back in line."""
 
     async def before_job(self, job: JobContext[Any]) -> None:
         """Before the handler runs (inside the job's timeout)."""

@@ -67,7 +67,8 @@ class WorkerSettings:
     max_stalled: int = 1
     """Recoveries allowed before a job that keeps stalling is failed."""
     grace: float = 30.0
-    """Seconds running jobs get to finish on shutdown before they are left to recovery."""
+    """Seconds running jobs get to finish on shutdown before they are stopped and put back in
+    line (attempts and stall count untouched)."""
     block_timeout: float = 5.0
     """Longest single wait for new work; an idle worker looks again after it."""
     loop_stall_warning: float = 2.0

@@ -115,8 +115,8 @@ class Worker:
         )
 
     async def stop(self, grace: Seconds | None = None) -> None:
-        """Stop fetching; wait up to ``grace`` seconds for running jobs, then abandon them
-        (their leases are released so another worker recovers them promptly).
+        """Stop fetching; wait up to ``grace`` seconds for running jobs, then stop them and
+        put them back at the front of waiting, attempts and stall count untouched.
 
         Safe to call more than once and from several tasks: all wait for one shutdown.
         """
