@@ -4,11 +4,12 @@ the wrong type is confined to failed (or refused) and never stops a script halfw
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from conveyor import BulkJob, InvalidStateError, ManualClock, Queue
+from conveyor import BulkJob, InvalidStateError, Job, ManualClock, Queue
 from conveyor.backends.redis.keys import QueueKeys
 from tests.conformance.by_hand import complete, fail, fetch, finish, lease, recover
 
@@ -49,6 +50,15 @@ async def assert_confined(client: Redis, queue: Queue, job_id: str) -> None:
     assert await client.zscore(keys(queue).failed, job_id) is not None
 
 
+async def held_by_a_dead_worker(queue: Queue, count: int) -> list[Job[Any]]:
+    """``count`` jobs active under a lease that is gone: the next stalled check's."""
+    added = [await queue.add("work", i) for i in range(count)]
+    dead = lease("dead")
+    await fetch(queue, dead, count)
+    await queue.backend.release_lease(queue.name, dead)
+    return added
+
+
 async def test_finishing_a_batch_with_a_damaged_job_finishes_the_others(
     queue: Queue, client: Redis
 ) -> None:
@@ -80,10 +90,7 @@ async def test_a_damaged_delayed_job_is_confined_when_due(queue: Queue, client: 
 async def test_a_damaged_job_of_a_dead_worker_is_confined_by_the_stalled_check(
     queue: Queue, client: Redis
 ) -> None:
-    added = [await queue.add("work", i) for i in range(3)]
-    dead = lease("dead")
-    await fetch(queue, dead, 3)
-    await queue.backend.release_lease(queue.name, dead)
+    added = await held_by_a_dead_worker(queue, 3)
     await break_record(client, queue, added[1].id)
     recovered, failed = await recover(queue)
     assert sorted(recovered) == sorted([added[0].id, added[2].id])
@@ -161,10 +168,7 @@ async def test_a_generated_id_whose_key_is_taken_is_skipped_not_written_over(
 async def test_an_active_id_without_a_record_is_failed_by_the_stalled_check(
     queue: Queue, client: Redis
 ) -> None:
-    added = [await queue.add("work", i) for i in range(3)]
-    dead = lease("dead")
-    await fetch(queue, dead, 3)
-    await queue.backend.release_lease(queue.name, dead)
+    added = await held_by_a_dead_worker(queue, 3)
     await client.delete(keys(queue).job(added[1].id))
     recovered, failed = await recover(queue)
     assert sorted(recovered) == sorted([added[0].id, added[2].id])
