@@ -231,9 +231,8 @@ class Worker:
         ``run_burst``).
         """
         await self.start()
-        unlisten = os_signals.listen(asyncio.get_running_loop(), self._on_signal) if (
-            handle_signals
-        ) else None
+        loop = asyncio.get_running_loop()
+        unlisten = os_signals.listen(loop, self._on_signal) if handle_signals else None
         watch = asyncio.ensure_future(self._until_empty()) if burst else None
         try:
             await self._stopped.wait()
