@@ -1,9 +1,15 @@
-"""The worker process a benchmark measures: one ``conveyor.Worker`` on a no-op handler.
+"""The worker process a benchmark measures: one ``conveyor.Worker`` on a no-op handler
+(and, with ``--parents``, the flow parents' queue too).
 
 Protocol (JSON lines): the child prints ``ready`` once imported and connected; a ``go``
 line on stdin starts the worker (the child stamps that moment: the start of work, so the
 process's startup is not counted); ``report`` returns CPU time, peak RSS and what the
 handler recorded; ``stop`` stops the worker and exits.
+
+With ``--parents QUEUE`` the worker also runs that queue's ``parent`` jobs (flow parents
+of the no-op children: each reads its children's values and returns how many), and
+``--record flow`` keeps, per parent number ``p`` (in both payloads), the wall-clock time
+its last child's handler returned and the time its own handler started.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import resource
 import sys
 import threading
 import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from conveyor import JobContext, Queue, Worker, WorkerSettings
@@ -43,21 +50,51 @@ def read_commands(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[str]) ->
     loop.call_soon_threadsafe(inbox.put_nowait, "stop")
 
 
-async def serve(args: argparse.Namespace) -> None:
+@dataclass
+class Recorded:
+    """What the handlers record for the report (see ``--record``)."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    last_child_end: dict[int, float] = field(default_factory=dict)
+    parent_start: dict[int, float] = field(default_factory=dict)
+
+
+def register(args: argparse.Namespace, recorded: Recorded) -> list[Queue]:
+    """The queues to run, with their handlers: the no-op one, and the flow parents'."""
     queue = Queue(args.queue, url=args.url)
-    latencies: list[float] = []
-    ids: list[str] = []
     record = args.record
 
     @queue.job("noop")
     async def noop(job: JobContext[Any]) -> None:
         if record == "latency":
-            latencies.append(time.time() * 1000 - job.data["t"])
+            recorded.latencies_ms.append(time.time() * 1000 - job.data["t"])
         elif record == "ids":
-            ids.append(job.id)
+            recorded.ids.append(job.id)
+        elif record == "flow":
+            p = job.data["p"]
+            ends = recorded.last_child_end
+            ends[p] = max(ends.get(p, 0.0), time.time())
 
+    if not args.parents:
+        return [queue]
+    parents = Queue(args.parents, backend=queue.backend)
+
+    @parents.job("parent")
+    async def parent(job: JobContext[Any]) -> int:
+        if record == "flow":
+            recorded.parent_start[job.data["p"]] = time.time()
+        return len(await job.children_values())
+
+    return [queue, parents]
+
+
+async def serve(args: argparse.Namespace) -> None:
+    recorded = Recorded()
+    queues = register(args, recorded)
+    queue = queues[0]
     await queue.backend.ping()
-    worker = Worker(queue, settings=WorkerSettings(concurrency=args.concurrency))
+    worker = Worker(queues, settings=WorkerSettings(concurrency=args.concurrency))
     inbox: asyncio.Queue[str] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     threading.Thread(target=read_commands, args=(loop, inbox), daemon=True).start()
@@ -82,8 +119,7 @@ async def serve(args: argparse.Namespace) -> None:
                 t=time.time(),
                 cpu=cpu_seconds(),
                 rss_mb=peak_rss_mb(),
-                latencies_ms=latencies,
-                ids=ids,
+                **asdict(recorded),
             )
         elif command == "stop":
             if started:
@@ -98,7 +134,8 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--queue", required=True)
     parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--record", choices=["none", "latency", "ids"], default="none")
+    parser.add_argument("--record", choices=["none", "latency", "ids", "flow"], default="none")
+    parser.add_argument("--parents", help="also run this queue's flow parents")
     parser.add_argument("--profile", help="write cProfile stats of the work to this path")
     asyncio.run(serve(parser.parse_args()))
 

@@ -30,11 +30,14 @@ class WorkerProcess:
         *,
         record: str = "none",
         profile: Path | None = None,
+        parents: str | None = None,
     ) -> None:
         self.args = [
             "--url", url, "--queue", queue, "--concurrency", str(concurrency),
             "--record", record,
         ]
+        if parents is not None:
+            self.args += ["--parents", parents]
         if profile is not None:
             self.args += ["--profile", str(profile)]
         self.proc: asyncio.subprocess.Process | None = None

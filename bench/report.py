@@ -30,6 +30,21 @@ ROWS: list[tuple[str, str, str]] = [
     ("idle_worker_cpu_percent", "idle worker CPU", "% of a core"),
 ]
 
+# The flow phase (--only flow), for each shape (parents x children) in turn.
+FLOW_ROWS: list[tuple[str, str, str]] = [
+    ("add_nodes_per_s_c{c}", "add_flow, before the worker starts (run of c={c})", "jobs/s"),
+    ("children_per_s_c{c}", "children processed, c={c}", "jobs/s"),
+    ("noop_jobs_per_s_c{c}", "as many plain no-op jobs, c={c}", "jobs/s"),
+    ("children_vs_noop_c{c}", "children / plain no-op, c={c}", "x"),
+    ("parent_delay_p50_ms_c{c}", "last child finished → parent processed p50, c={c}", "ms"),
+    ("parent_delay_p99_ms_c{c}", "last child finished → parent processed p99, c={c}", "ms"),
+    ("parent_delay_max_ms_c{c}", "last child finished → parent processed max, c={c}", "ms"),
+    ("handler_delay_p50_ms_c{c}", "child handler end → parent handler start p50, c={c}",
+     "ms"),
+    ("handler_delay_p99_ms_c{c}", "child handler end → parent handler start p99, c={c}",
+     "ms"),
+]
+
 Check = tuple[str, Callable[[float], bool]]
 TARGETS: dict[str, dict[str, Check]] = {
     # issue 2 (Redis)
@@ -54,6 +69,29 @@ TARGETS: dict[str, dict[str, Check]] = {
 }
 
 
+FLOW_TARGETS: dict[str, dict[str, Check]] = {
+    # the flows issue: children at 60 % of the no-op rate; a parent starts within 5 ms
+    # (Redis) or 30 ms (SQLite) of its last child, p99
+    "redis": {
+        "children_vs_noop": ("≥ 0.60", lambda v: v >= 0.6),
+        "parent_delay_p99_ms": ("≤ 5", lambda v: v <= 5),
+    },
+    "sqlite": {
+        "children_vs_noop": ("≥ 0.60", lambda v: v >= 0.6),
+        "parent_delay_p99_ms": ("≤ 30", lambda v: v <= 30),
+    },
+}
+
+
+def _target(backend: str, key: str) -> Check | None:
+    if key in TARGETS.get(backend, {}):
+        return TARGETS[backend][key]
+    if key.startswith("flow_"):
+        figure = key.split("_", 2)[2].rsplit("_c", 1)[0]  # flow_<shape>_<figure>_c<c>
+        return FLOW_TARGETS.get(backend, {}).get(figure)
+    return None
+
+
 def _fmt(value: float) -> str:
     if math.isnan(value):
         return "-"
@@ -75,6 +113,12 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             out += [(key.format(c=c), label.format(c=c), unit) for c in concurrencies]
         else:
             out.append((key, label.format(low=low), unit))
+    for shape in results.get("flow_shapes", []):
+        for key, label, unit in FLOW_ROWS:
+            out += [
+                (f"flow_{shape}_{key.format(c=c)}", f"flow {shape}: {label.format(c=c)}", unit)
+                for c in concurrencies
+            ]
     return [row for row in out if row[0] in results]
 
 
@@ -82,10 +126,10 @@ def print_report(results: dict[str, Any]) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=120)
-    targets = TARGETS.get(results["backend"], {})
     table = Table(
         title=f"conveyor bench — {results['backend']} ({results['server']}),"
-        f" {results['jobs']:,} jobs, median of {results['runs']} runs",
+        f" {results['jobs']:,} jobs, median of {results['runs']} runs"
+        + (f"; flows {', '.join(shapes)}" if (shapes := results.get("flow_shapes")) else ""),
         title_justify="left",
     )
     for name, justify in [("figure", "left"), ("median", "right"), ("unit", "left"),
@@ -95,7 +139,7 @@ def print_report(results: dict[str, Any]) -> None:
         value = float(results[key])
         spread = results["ranges"].get(key)
         spread_text = f"{_fmt(spread[0])}-{_fmt(spread[1])}" if spread else ""
-        target, ok = targets.get(key, ("", None))
+        target, ok = _target(results["backend"], key) or ("", None)
         mark = "" if ok is None else ("[green]met[/]" if ok(value) else "[red]missed[/]")
         table.add_row(label, _fmt(value), unit, spread_text, target, mark)
     console.print(table)

@@ -15,14 +15,14 @@ import os
 import platform
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as ``python bench/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import phases
+from bench import flows, phases
 from bench.report import print_report
 from bench.stats import median
 
@@ -31,7 +31,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="conveyor benchmark: enqueue, bulk enqueue, no-op processing, pickup"
-        " latency, Redis commands per job, worker CPU and memory.",
+        " latency, Redis commands per job, worker CPU and memory; flows (opt-in: --only"
+        " flow).",
         epilog="The SQLite write-ahead log soak is a program of its own:"
         " python -m bench.wal_soak --help",
     )
@@ -56,8 +57,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pair", action=argparse.BooleanOptionalAction, default=None,
                         help="also run two worker processes on one queue (default: SQLite only)")
     parser.add_argument("--only", nargs="+",
-                        choices=["enqueue", "process", "latency", "pair"],
-                        help="run only these phases (bulk enqueue is part of process)")
+                        choices=["enqueue", "process", "latency", "pair", "flow"],
+                        help="run only these phases (bulk enqueue is part of process; flow"
+                        " runs only when named here)")
+    parser.add_argument("--flow-shapes", type=_shape, nargs="+",
+                        default=list(flows.SHAPES), metavar="PxC",
+                        help="flow phase: parents x children per parent (default 100x100"
+                        " 1x10000)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="write cProfile stats of each processing worker to DIR")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
@@ -73,6 +79,16 @@ def _int_list(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from exc
+
+
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        parents, children = (int(part) for part in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not PARENTSxCHILDREN: {text!r}") from exc
+    if parents < 1 or children < 1:
+        raise argparse.ArgumentTypeError(f"a flow shape is positive: {text!r}")
+    return parents, children
 
 
 def _start_redis() -> Any:
@@ -92,7 +108,10 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         args.profile.mkdir(parents=True, exist_ok=True)
     ctx = await phases.Context.open(url, args.chunk, args.profile)
     wanted = set(args.only or ["enqueue", "process", "latency", "pair"])
-    pair = args.pair if args.pair is not None else url.startswith("sqlite")
+    # The pair phase is on by default on SQLite, unless --only leaves it out.
+    pair = args.pair if args.pair is not None else (
+        url.startswith("sqlite") and "pair" in wanted
+    )
     samples: dict[str, list[float]] = {}
     commands: dict[int, list[dict[str, float]]] = {}
 
@@ -119,9 +138,29 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
                     ctx, args.latency_jobs, args.rate, min(args.concurrency)))
             if pair:
                 keep(await phases.two_processes(ctx, args.jobs, min(args.concurrency)))
+            if "flow" in wanted:
+                await _flow_phase(ctx, args, keep)
     finally:
         await ctx.close()
-    return summarize(args, url, server, samples, commands)
+    return summarize(args, url, server, samples, commands, wanted)
+
+
+async def _flow_phase(
+    ctx: phases.Context,
+    args: argparse.Namespace,
+    keep: Callable[[dict[str, Any], str], None],
+) -> None:
+    for parents, children in args.flow_shapes:
+        for c in args.concurrency:
+            figures = await flows.flow_and_noop(ctx, parents, children, c)
+            keep(figures, f"_c{c}")
+            key = flows.shape_key(parents, children)
+            _progress(
+                f"  flow {parents}x{children} c={c}:"
+                f" {figures[f'{key}_children_per_s']:,.0f} children/s,"
+                f" no-op {figures[f'{key}_noop_jobs_per_s']:,.0f} jobs/s,"
+                f" parent delay p99 {figures[f'{key}_parent_delay_p99_ms']:.0f} ms"
+            )
 
 
 def summarize(
@@ -130,6 +169,7 @@ def summarize(
     server: str,
     samples: dict[str, list[float]],
     commands: dict[int, list[dict[str, float]]],
+    wanted: set[str],
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {key: median(values) for key, values in samples.items()}
     top = max(args.concurrency)
@@ -151,6 +191,7 @@ def summarize(
     return {
         "backend": "sqlite" if url.startswith("sqlite") else "redis",
         "concurrency": args.concurrency,
+        "flow_shapes": [f"{p}x{c}" for p, c in args.flow_shapes] if "flow" in wanted else [],
         **dict(sorted(figures.items())),
         "redis_cmds_by_name_per_job": {
             f"c{c}": _median_breakdown(runs) for c, runs in commands.items() if any(runs)

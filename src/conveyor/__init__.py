@@ -24,10 +24,11 @@ from .errors import (
     UnknownJobNameError,
     ValidationError,
 )
+from .flows import FlowJob, FlowNode, JobTree, add_flow
 from .job import AttemptError, Job
 from .options import Backoff, Dedup, JobOptions, JobState, KeepJobs
 from .queue import BulkJob, Queue
-from .signals import Postpone, Retry, UnrecoverableError
+from .signals import Postpone, Retry, UnrecoverableError, WaitForChildren
 from .task import Task
 from .worker import (
     JobContext,
@@ -50,6 +51,8 @@ __all__ = [
     "ConfigurationError",
     "ConveyorError",
     "Dedup",
+    "FlowJob",
+    "FlowNode",
     "InvalidOptionsError",
     "InvalidStateError",
     "Job",
@@ -60,6 +63,7 @@ __all__ = [
     "JobOptions",
     "JobReport",
     "JobState",
+    "JobTree",
     "KeepJobs",
     "LockLostError",
     "ManualClock",
@@ -77,7 +81,9 @@ __all__ = [
     "UnknownJobNameError",
     "UnrecoverableError",
     "ValidationError",
+    "WaitForChildren",
     "Worker",
     "WorkerHooks",
     "WorkerSettings",
+    "add_flow",
 ]

@@ -12,6 +12,7 @@ from .serialization import load_options, loads
 
 if TYPE_CHECKING:
     from .backends.base import Event, JobRecord
+    from .flows import JobTree
     from .queue import Queue
 
 R = TypeVar("R")
@@ -187,6 +188,49 @@ class Job(Generic[R]):
         """The stack trace of the latest failed attempt."""
         errors = self.errors
         return errors[-1].stack if errors else None
+
+    @property
+    def parent(self) -> tuple[str, str] | None:
+        """(queue name, job id) of the job's parent in a flow, or None."""
+        ref = self._record.parent
+        if not ref:
+            return None
+        queue, _, job_id = ref.partition(":")
+        return queue, job_id
+
+    @property
+    def on_failure(self) -> str:
+        """What this job failing for good does to its parent (flows): fail, ignore,
+        continue or remove."""
+        return self._record.on_failure
+
+    async def get_parent(self) -> Job[Any] | None:
+        """The parent job as it is now, or None (no parent, or it no longer exists)."""
+        found = self.parent
+        if found is None:
+            return None
+        return await self.queue._sibling(found[0]).get_job(found[1])
+
+    async def children_values(self) -> dict[str, Any]:
+        """What each completed child returned, by ``queue:id``: kept while this job exists,
+        even when a child itself was trimmed by retention."""
+        from .flows import decode_values
+
+        return decode_values(await self.queue.backend.get_children(self.queue.name, self.id))
+
+    async def children_failures(self) -> dict[str, str]:
+        """Why each child that failed for good failed, by ``queue:id`` (under the
+        ``ignore``, ``continue`` and ``fail`` policies; ``remove`` forgets them)."""
+        return (await self.queue.backend.get_children(self.queue.name, self.id)).failures
+
+    async def pending_children(self) -> list[str]:
+        """``queue:id`` of the children not finished yet, sorted."""
+        children = await self.queue.backend.get_children(self.queue.name, self.id)
+        return sorted(children.pending)
+
+    async def tree(self) -> JobTree:
+        """``queue.tree(job.id)``: this job with its children, each node's state read now."""
+        return await self.queue.tree(self.id)
 
     async def refresh(self) -> Job[R]:
         """Read the job again, updating this handle in place (and returning it).

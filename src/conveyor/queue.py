@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar, Unpack, overload
 
 from . import payloads
 from .backends import from_url
-from .backends.base import Backend, JobRecord, NewJob
+from .backends.base import Backend, JobRecord, NewJob, OnFailure
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
     ConfigurationError,
@@ -18,6 +18,7 @@ from .errors import (
     UnknownJobNameError,
 )
 from .events import EventStream
+from .flows import JobTree, read_tree
 from .job import Job
 from .options import (
     QUEUE_NAME,
@@ -122,13 +123,21 @@ class Queue:
         return f"<Queue {self.name!r} on {self.backend.url}>"
 
     # -- registry --------------------------------------------------------------------
+    @overload
+    def job(
+        self, name: str | None = None, *, payload: None = None, cpu_bound: bool = False
+    ) -> Register[Any]: ...
+    @overload
+    def job(
+        self, name: str | None = None, *, payload: type[T], cpu_bound: bool = False
+    ) -> Register[T]: ...
     def job(
         self,
         name: str | None = None,
         *,
         payload: type[T] | None = None,
         cpu_bound: bool = False,
-    ) -> Register[T]:
+    ) -> Register[T] | Register[Any]:
         """Register a handler for a job name (the function's name by default).
 
         Used as a decorator, it returns a ``Task`` whose ``add`` is typed by the handler.
@@ -171,6 +180,12 @@ class Queue:
         """Stored payload bytes as the handler would receive them (in the declared type)."""
         return payloads.decode(job_name, self.payload_type(job_name), raw)
 
+    def _sibling(self, name: str) -> Queue:
+        """A queue named ``name`` on this backend (a flow's parent or child), or this one."""
+        if name == self.name:
+            return self
+        return Queue(name, backend=self.backend, clock=self.clock)
+
     # -- producing -------------------------------------------------------------------
     def _new_job(
         self, name: str, data: Any, job_id: str | None, overrides: JobOverrides
@@ -208,10 +223,18 @@ class Queue:
         )
         return new, options
 
-    def _handle(self, new: NewJob, job_id: str, now: int) -> Job[Any]:
-        state: JobState = (
-            "delayed" if new.delay_ms else "prioritized" if new.priority else "waiting"
-        )
+    def _handle(
+        self,
+        new: NewJob,
+        job_id: str,
+        now: int,
+        *,
+        state: JobState | None = None,
+        parent: str | None = None,
+        on_failure: OnFailure = "fail",
+    ) -> Job[Any]:
+        if state is None:
+            state = "delayed" if new.delay_ms else "prioritized" if new.priority else "waiting"
         record = JobRecord(
             queue=self.name,
             job_id=job_id,
@@ -222,6 +245,8 @@ class Queue:
             timestamp=now,
             delay_ms=new.delay_ms,
             priority=new.priority,
+            parent=parent,
+            on_failure=on_failure,
         )
         return Job(self, record, created=True)
 
@@ -294,6 +319,14 @@ class Queue:
         records = await self.backend.get_jobs(self.name, state, offset, limit, newest_first)
         return [Job(self, r) for r in records]
 
+    async def tree(self, job_id: str) -> JobTree:
+        """The flow under a job: each node with its state now, children in id order.
+        Raises ``JobNotFoundError`` when there is no such job."""
+        found = await read_tree(self, job_id)
+        if found.job is None:
+            raise Refusal.JOB_NOT_FOUND.error(queue=self.name, job_id=job_id, action="read")
+        return found
+
     async def counts(self) -> dict[JobState, int]:
         """How many jobs are in each state, every state listed (read in one step)."""
         return await self.backend.counts(self.name)
@@ -332,7 +365,11 @@ class Queue:
         self, state: JobState, *, older_than: Seconds = 0, limit: int = 1000
     ) -> list[str]:
         """Remove up to ``limit`` jobs in ``state`` older than ``older_than`` seconds;
-        return their ids. Active jobs cannot be cleaned (their workers own them)."""
+        return their ids. Active jobs cannot be cleaned (their workers own them).
+
+        Flows stay whole: a removed job leaves its parent, and a removed parent takes the
+        children it still waits for with it; a parent waiting for an active child is
+        skipped."""
         if state not in STATES or state == "active":
             raise InvalidOptionsError(f"cannot clean jobs in state {state!r}")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
@@ -362,7 +399,12 @@ class Queue:
 
     async def remove(self, job_id: str) -> None:
         """Delete one job and its logs. Raises ``JobNotFoundError`` when there is no such
-        job and ``InvalidStateError`` while it is active (its worker owns it)."""
+        job and ``InvalidStateError`` while it is active (its worker owns it).
+
+        In a flow, a job that had not finished leaves its parent (which runs once its
+        other children are done), and a parent takes the children it still waits for
+        with it, in any queue; while one of those is active it raises
+        ``InvalidStateError`` and removes nothing."""
         code = await self.backend.remove(self.name, job_id, self.clock.now_ms())
         self._check(code, job_id, "remove")
 
@@ -378,7 +420,10 @@ class Queue:
         """Retry one failed job, or every failed job when no id is given; return how many.
 
         A retried job waits again with a fresh set of attempts; its error records stay.
-        Retrying a job that is not failed raises ``InvalidStateError``.
+        Retrying a job that is not failed raises ``InvalidStateError``. In a flow, a
+        retried child is its parent's again, and a parent that its failure failed waits
+        for it (and so up the tree); a parent retried while children are pending waits
+        for them.
 
         The filters retry only the failed jobs that match all of those given: the job
         name ``name``, ids starting with ``id_prefix``, and when the job failed —

@@ -2,7 +2,8 @@
 
 ``UnrecoverableError`` fails the job at once, whatever attempts remain. ``Retry`` asks for
 another attempt after a given delay, spending an attempt like any failure would.
-``Postpone`` runs the job again later without spending one.
+``Postpone`` runs the job again later without spending one. ``WaitForChildren`` ends the
+run of a flow's parent until the children it added are done.
 """
 
 from __future__ import annotations
@@ -59,6 +60,33 @@ class Postpone(Exception):
         super().__init__(reason)
         self.delay = delay.total_seconds() if isinstance(delay, timedelta) else delay
         """Seconds until the job runs again (0: at once, at the back of the wait list)."""
+        self.data = data
+        """The payload to run with next time; unset keeps the current one."""
+
+    @property
+    def replaces_data(self) -> bool:
+        return self.data is not _KEEP
+
+
+class WaitForChildren(Exception):
+    """Raise from a handler after ``job.add_children(...)`` to wait for those children.
+
+    The run ends and frees its worker slot; the job waits in ``waiting-children`` and
+    runs again once every child has finished (at once, if they already have). ``data``,
+    when given, replaces the payload in the same atomic step, so the next run knows the
+    step it is at::
+
+        if job.data.get("step") is None:
+            await job.add_children([family.node(f) for f in families])
+            raise WaitForChildren(data={**job.data, "step": "families"})
+        results = await job.children_values()
+
+    It spends no attempt. A child under the ``fail`` policy that failed meanwhile fails
+    the job instead.
+    """
+
+    def __init__(self, *, data: Any = _KEEP) -> None:
+        super().__init__("waiting for its children")
         self.data = data
         """The payload to run with next time; unset keeps the current one."""
 

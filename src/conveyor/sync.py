@@ -101,6 +101,10 @@ class SyncJob(Generic[R]):
     change_priority = _blocking(Job.change_priority)
     update_data = _blocking(Job.update_data)
     wait = _blocking(Job.wait)
+    get_parent = _wrapping_jobs(Job.get_parent)
+    children_values = _blocking(Job.children_values)
+    children_failures = _blocking(Job.children_failures)
+    pending_children = _blocking(Job.pending_children)
 
 
 class SyncQueue:
@@ -138,6 +142,7 @@ class SyncQueue:
     get_job = _wrapping_jobs(Queue.get_job)
     get_jobs = _wrapping_jobs(Queue.get_jobs)
     counts = _blocking(Queue.counts)
+    tree = _blocking(Queue.tree)
     is_paused = _blocking(Queue.is_paused)
     pause = _blocking(Queue.pause)
     resume = _blocking(Queue.resume)

@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack
 from .options import JobOverrides
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .backends.base import OnFailure
+    from .flows import FlowNode
     from .job import Job
     from .queue import Queue
 
@@ -47,6 +51,23 @@ class Task(Generic[T, R]):
         """``queue.add(name, data, ...)`` for this job name, typed: ``await job.wait()``
         returns the handler's return type."""
         return await self.queue.add(self.name, data, job_id=job_id, **options)
+
+    def node(
+        self,
+        data: T,
+        *,
+        children: Sequence[FlowNode] = (),
+        job_id: str | None = None,
+        on_failure: OnFailure = "fail",
+        **options: Unpack[JobOverrides],
+    ) -> FlowNode:
+        """A ``FlowNode`` of this job name on this task's queue, for ``add_flow`` and
+        ``job.add_children``: ``family.node({"a_number": "A1"}, children=[...])``."""
+        from .flows import FlowNode
+
+        return FlowNode(
+            self.queue, self.name, data, tuple(children), job_id, options, on_failure
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the handler directly (useful in tests)."""

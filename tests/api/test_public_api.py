@@ -11,8 +11,8 @@ import conveyor
 EXPECTED = {
     "AmbiguousResultError", "AttemptError", "BackendError", "BackendUnavailableError",
     "Backoff", "BulkJob", "Clock",
-    "ConfigurationError", "ConveyorError", "Dedup", "InvalidOptionsError", "InvalidStateError",
-    "Job",
+    "ConfigurationError", "ConveyorError", "Dedup", "FlowJob", "FlowNode", "InvalidOptionsError",
+    "InvalidStateError", "Job", "JobTree", "WaitForChildren", "add_flow",
     "JobContext", "JobError", "JobFailedError", "JobNotFoundError", "JobOptions", "JobReport",
     "JobState", "KeepJobs", "LockLostError", "ManualClock", "PayloadError",
     "PayloadTooLargeError", "Postpone", "ProcessJob", "Queue", "Retry", "SchemaError",

@@ -2,8 +2,8 @@
 
 A name added to ``conveyor.__all__`` without a ``::: conveyor.Name`` entry fails here, as
 does a sync method generated without a row in the sync page's table. Each ```python block
-of a reference page and of a user guide runs as it is, in a subprocess, on SQLite and on
-Redis.
+of a reference page and of a user guide, and each examples/ script a guide shows whole,
+runs as it is, in a subprocess, on SQLite and on Redis.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ REFERENCE = ROOT / "docs" / "reference"
 PAGES = sorted(REFERENCE.glob("*.md"))
 GUIDES = sorted((ROOT / "docs").glob("*.md"))
 """The user guides' examples run too (the reference's pages have the other checks)."""
+SCRIPTS = [ROOT / "examples" / "flows_supplier.py"]
+"""Scripts in examples/ that a guide shows whole (docs/flows.md), run like its blocks."""
 DIRECTIVE = re.compile(r"^::: *(\S+)", re.M)
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
 
@@ -42,7 +44,7 @@ def _examples() -> list[Any]:
         pytest.param(code, id=f"{page.stem}-{n}")
         for page in [*PAGES, *GUIDES]
         for n, code in enumerate(BLOCK.findall(page.read_text()), 1)
-    ]
+    ] + [pytest.param(script.read_text(), id=f"examples-{script.stem}") for script in SCRIPTS]
 
 
 def _resolve(identifier: str) -> object:
@@ -103,6 +105,8 @@ def test_examples_use_queue_names_of_their_own() -> None:
     """Every example runs on the same Redis server: their queues must not meet."""
     names = [name for page in [*PAGES, *GUIDES] for name in re.findall(r'Queue\("([^"]+)"',
              "\n".join(BLOCK.findall(page.read_text())))]
+    names += [name for script in SCRIPTS for name in re.findall(r'Queue\("([^"]+)"',
+              script.read_text())]
     assert len(names) == len(set(names)), sorted(names)
 
 

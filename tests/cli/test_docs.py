@@ -30,7 +30,7 @@ COMMANDS = dict(_commands(get_command(app)))
 def test_the_walk_finds_every_command() -> None:
     assert set(COMMANDS) == {
         "worker", "queues",
-        "jobs list", "jobs show", "jobs retry", "jobs remove", "jobs promote",
+        "jobs list", "jobs show", "jobs tree", "jobs retry", "jobs remove", "jobs promote",
         "queue pause", "queue resume", "queue drain", "queue clean", "queue obliterate",
     }  # fmt: skip
 

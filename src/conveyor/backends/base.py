@@ -19,13 +19,31 @@ from typing import Literal
 
 from ..options import JobState, RetentionMs
 
-FinishAction = Literal["complete", "fail", "retry", "postpone"]
-
-
+FinishAction = Literal["complete", "fail", "retry", "postpone", "wait"]
+OnFailure = Literal["fail", "ignore", "continue", "remove"]
+"""What a child's failure (for good) does to its parent: ``fail`` it (the default),
+``ignore`` it (the parent waits for the rest and can list the failure), ``continue`` (the
+parent runs at once, failure listed), or ``remove`` the dependency (as if never added)."""
 
 EVENTS_MAXLEN = 10_000
 """Events kept per queue (its stream is capped near this): the engine's bound, the same on
 every backend, so a reader that falls this far behind misses events the same way."""
+
+CHILD_FAILED = "child {ref} failed: {reason}"
+"""A parent's failure reason when a child under the ``fail`` policy failed for good
+(``ref`` is the child's ``queue:id``). Redis's flow.lua writes the same words; a
+conformance test pins them."""
+
+
+def node_ref(queue: str, job_id: str) -> str:
+    """How a flow names a job across queues: ``queue:id`` (queue names hold no colon)."""
+    return f"{queue}:{job_id}"
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """A ``queue:id`` reference as (queue, id)."""
+    queue, _, job_id = ref.partition(":")
+    return queue, job_id
 
 @dataclass(frozen=True, slots=True)
 class NewJob:
@@ -45,6 +63,43 @@ class NewJob:
     started this add's data and restarts its delay."""
     dedup_ttl_ms: int = 0
     """How long the key holds after the add that set it; 0: until the job finishes."""
+
+
+@dataclass(frozen=True, slots=True)
+class TreeNode:
+    """One job of a flow added in one call (``Backend.add_tree``); parents come first."""
+
+    queue: str
+    job: NewJob
+    parent: int = -1
+    """The index of this node's parent in the same call, or -1 for a root."""
+    parent_ref: str = ""
+    """For a root: the ``queue:id`` of an existing, unfinished job that gets this node as
+    a child (a running handler adding children); empty for a root of a new tree."""
+    on_failure: OnFailure = "fail"
+    """What this node's failure for good does to its parent."""
+
+
+@dataclass(frozen=True, slots=True)
+class TreeResult:
+    """``code`` 0 and one ``AddResult`` per node; or a negative ``Refusal`` (the roots'
+    ``parent_ref`` is missing or finished) and nothing stored."""
+
+    code: int
+    added: list[AddResult]
+
+
+@dataclass(frozen=True, slots=True)
+class Children:
+    """A parent's children as its flow records them, each named ``queue:id``."""
+
+    pending: list[str]
+    """Children not finished yet, in no particular order."""
+    values: dict[str, bytes]
+    """Completed children → their return value (JSON), kept while the parent exists even
+    when a child itself is trimmed by retention."""
+    failures: dict[str, str]
+    """Children that failed for good under ``ignore``/``continue`` (or ``fail``) → reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +126,9 @@ class FetchedJob:
     damage: str | None = None
     """Why the stored record cannot be run (a missing or garbled field), or None. The
     worker fails such a job alone, without running it; the fields hold what was read."""
+    parent: str = ""
+    """The ``queue:id`` of the job's parent in a flow, or empty; handed back in the
+    ``Outcome`` so that finishing a job that has none costs nothing more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +139,13 @@ class Outcome:
     record of this attempt for ``fail``/``retry``; ``reason`` is the short failure text.
     ``postpone`` runs the job again after ``retry_delay_ms`` with its attempts, reason and
     error history as they were (the handler's "not now", or a stop).
+    ``wait`` (a flow's parent that added children while running) waits in
+    ``waiting-children`` until they finish, or is ready again at once when none is
+    pending; ``data``, when not empty, replaces its payload in the same step (the step it
+    is at). A child under the ``fail`` policy that failed while it ran fails it instead.
     ``attempts_made`` is the new count including this attempt (a stalled recovery does
     not count as an attempt). ``retention`` applies to the set the job lands in.
+    ``parent`` is the fetched job's ``parent``: a complete or fail settles it there.
     """
 
     job_id: str
@@ -96,6 +159,8 @@ class Outcome:
     retention: RetentionMs = (-1, -1)
     dedup_key: str = ""
     """The job's dedup key, released by ``complete``/``fail`` if the job still holds it."""
+    parent: str = ""
+    data: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +172,9 @@ class FinishResult:
     next_delayed_ms: int | None
     """When the earliest delayed job becomes due, so an idle worker knows when to look."""
     paused: bool = False
+    woken: tuple[str, ...] = ()
+    """Other queues in which this call made a parent ready, so that a backend without
+    cross-process wake-ups can wake local workers (Redis's marker already does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +211,10 @@ class JobRecord:
     damage: str | None = None
     """What could not be read of a damaged record (the other fields hold what could), or
     None for a sound one."""
+    parent: str | None = None
+    """The ``queue:id`` of its parent in a flow, or None."""
+    on_failure: OnFailure = "fail"
+    """What its failure for good does to its parent (flows only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +253,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def add(self, queue: str, jobs: Sequence[NewJob], now_ms: int) -> list[AddResult]:
         """Store all jobs or none. A job whose id exists is left as it is (created=False)."""
+
+    @abc.abstractmethod
+    async def add_tree(self, nodes: Sequence[TreeNode], now_ms: int) -> TreeResult:
+        """Store a flow in one atomic step: all of its jobs, across queues, or none.
+
+        A node with children starts in ``waiting-children`` and counts them as pending;
+        a node whose id exists is left as it is (created=False) and its subtree is not
+        added (those nodes get ``AddResult("", False)`` unless they name their own id).
+        Roots with ``parent_ref`` become pending children of that job. Dedup keys and
+        delays on parents are refused by the engine before this call."""
 
     # -- working ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -254,6 +336,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def counts(self, queue: str) -> dict[JobState, int]:
         """Jobs per state; waiting jobs count as ``paused`` while the queue is paused."""
+
+    @abc.abstractmethod
+    async def get_children(self, queue: str, job_id: str) -> Children:
+        """The job's children as its flow records them (all empty for a job without)."""
 
     @abc.abstractmethod
     async def get_logs(self, queue: str, job_id: str, offset: int, limit: int) -> list[str]: ...

@@ -90,6 +90,7 @@ def fetched_job(
     options: object,
     attempts_made: object,
     timestamp: object,
+    parent: object = b"",
 ) -> FetchedJob:
     """A fetched job from raw stored fields: sound ones fast, damaged ones with a note."""
     try:  # the hot path: one attempt for a sound record, field by field only if it fails
@@ -102,6 +103,8 @@ def fetched_job(
                 options,
                 int(attempts_made),  # type: ignore[call-overload]
                 int(timestamp),  # type: ignore[call-overload]
+                None,
+                parent.decode() if parent else "",  # type: ignore[attr-defined]
             )
     except (AttributeError, TypeError, ValueError):  # UnicodeDecodeError is a ValueError
         pass
@@ -115,4 +118,5 @@ def fetched_job(
         read.integer(attempts_made, "attemptsMade"),
         read.integer(timestamp, "timestamp"),
         read.damage,
+        read.text(parent, "parent") if parent else "",
     )

@@ -1,4 +1,4 @@
-"""``conveyor jobs list|show|retry|remove|promote``: inspect and act on single jobs."""
+"""``conveyor jobs list|show|tree|retry|remove|promote``: inspect and act on single jobs."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InvalidOptionsError
+from ..errors import InvalidOptionsError, JobNotFoundError
 from ..options import JobState
 from ..selection import FailedFilter
-from . import render
+from . import render, tree_render
 from .common import (
     EXIT_REFUSED,
     CliError,
@@ -28,7 +28,7 @@ from .common import (
 
 jobs_app = typer.Typer(
     name="jobs",
-    help="Inspect and act on jobs: list, show, retry, remove, promote.",
+    help="Inspect and act on jobs: list, show, tree, retry, remove, promote.",
     no_args_is_help=True,
 )
 
@@ -101,13 +101,41 @@ async def _show(url: str | None, name: str, job_id: str, as_json: bool) -> None:
         queue = await known_queue(backend, name)
         job = await queue.get_job(job_id)
         if job is None:
-            raise CliError(f"no job {job_id} in queue {name!r}", EXIT_REFUSED)
+            raise _no_such_job(name, job_id)
         detail = render.job_detail(job, await job.logs())
+        detail |= tree_render.flow_detail(job, await backend.get_children(name, job_id))
         where, now = redact(backend.url), queue.clock.now_ms()
     if as_json:
         render.print_json(detail)
     else:
         out().print(render.job_view(detail, where, now))
+
+
+def _no_such_job(name: str, job_id: str) -> CliError:
+    return CliError(f"no job {job_id} in queue {name!r}", EXIT_REFUSED)
+
+
+@jobs_app.command()
+def tree(
+    name: QueueArg, job_id: JobIdArg, url: UrlOption = None, as_json: JsonOption = False
+) -> None:
+    """Show the flow under a job: each child (in any queue, to any depth) with its name
+    and state; a child no longer stored shows as missing."""
+    run(_tree(url, name, job_id, as_json))
+
+
+async def _tree(url: str | None, name: str, job_id: str, as_json: bool) -> None:
+    async with open_backend(url) as backend:
+        queue = await known_queue(backend, name)
+        try:
+            found = await queue.tree(job_id)
+        except JobNotFoundError:
+            raise _no_such_job(name, job_id) from None
+        entry, where = tree_render.tree_entry(found), redact(backend.url)
+    if as_json:
+        render.print_json(entry)
+    else:
+        out().print(tree_render.tree_view(entry, where))
 
 
 @jobs_app.command()

@@ -237,8 +237,8 @@ def _detail(job: Job[Any]) -> str:
 
 
 def job_view(detail: Mapping[str, Any], url: str, now_ms: int | None = None) -> RenderableType:
-    """The ``jobs show`` page: facts (the backend ``url`` among them), data, options,
-    result, each attempt's error, logs."""
+    """The ``jobs show`` page: facts (the backend ``url`` among them; a flow's parent and
+    children counts), data, options, result, each attempt's error, logs."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -254,6 +254,7 @@ def job_view(detail: Mapping[str, Any], url: str, now_ms: int | None = None) -> 
         ("added", when(detail["timestamp"])),
         ("processed", when(detail["processed_on"])),
         ("finished", when(detail["finished_on"])),
+        *_flow_rows(detail),
     ]
     if detail["due_on"] is not None:
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
@@ -284,6 +285,19 @@ def job_view(detail: Mapping[str, Any], url: str, now_ms: int | None = None) -> 
         logs = Text("\n".join(one_line(line) for line in detail["logs"]))
         parts.append(Panel(logs, title="logs", title_align="left", expand=False))
     return Group(*parts)
+
+
+def _flow_rows(detail: Mapping[str, Any]) -> list[tuple[str, Text | str]]:
+    """The ``parent`` and ``children`` lines of a job in a flow (none for other jobs)."""
+    rows: list[tuple[str, Text | str]] = []
+    if detail.get("parent"):
+        policy = f" (on failure: {detail['on_failure']})" if detail.get("on_failure") else ""
+        rows.append(("parent", Text(one_line(detail["parent"] + policy))))
+    counts = detail.get("children") or {}
+    if any(counts.values()):
+        stages = ("pending", "completed", "failed")
+        rows.append(("children", ", ".join(f"{counts[s]} {s}" for s in stages)))
+    return rows
 
 
 def _json_panel(title: str, value: Any) -> Panel:

@@ -28,8 +28,8 @@ from ..errors import (
 from ..options import JobOptions
 from ..queue import Queue
 from ..serialization import load_options
-from ..signals import Postpone, UnrecoverableError
-from ..wakeup import listen
+from ..signals import Postpone, UnrecoverableError, WaitForChildren
+from ..wakeup import listen, notify_local
 from . import outcomes
 from .context import JobContext
 from .dead_letters import DeadLetter, forward, forward_stalled
@@ -160,6 +160,8 @@ class Consumer:
                 self.worker.spawn(forward(self.backend, self.queue.name, letter, now))
         if self._resent:
             self._resent.difference_update(o.job_id for o in sent)
+        for name in result.woken:  # a parent made ready in another queue
+            notify_local(self.backend.url, name)
         self.next_due = result.next_delayed_ms
         self.may_have_work = free > 0 and len(result.jobs) >= free
         for job in result.jobs:
@@ -367,11 +369,7 @@ class Consumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                outcome = outcomes.failed(job, options, exc, clock.now_ms(), self.worker.strategies)
-                if isinstance(exc, Postpone):
-                    report = await self._postponed(job, exc, started)
-                else:
-                    report = self._failed(job, options, outcome, exc, started)
+                outcome, report = await self._raised(job, options, exc, started)
         except asyncio.CancelledError:
             # Lease lost (another worker runs the job again after the stalled check), or a
             # shutdown past its grace period (the worker puts the job back in line); no
@@ -390,6 +388,33 @@ class Consumer:
             await self.worker.after_job(ctx, report)
         self.outbox.append(outcome)
         self.changed.set()
+
+    async def _raised(
+        self, job: FetchedJob, options: JobOptions, exc: Exception, started: float
+    ) -> tuple[Outcome, JobReport | None]:
+        """The handler raised: a signal that steers the job, or a failure."""
+        if isinstance(exc, WaitForChildren):
+            return self._waiting(job, exc, started)
+        outcome = outcomes.failed(
+            job, options, exc, self.worker.clock.now_ms(), self.worker.strategies
+        )
+        if isinstance(exc, Postpone):
+            return outcome, await self._postponed(job, exc, started)
+        return outcome, self._failed(job, options, outcome, exc, started)
+
+    def _waiting(
+        self, job: FetchedJob, signal: WaitForChildren, started: float
+    ) -> tuple[Outcome, JobReport | None]:
+        """A parent ends its run until its children are done, with its next payload (the
+        step it is at) stored in the same step."""
+        raw = b""
+        if signal.replaces_data:
+            raw = payloads.encode(
+                job.name, self.queue.payload_type(job.name), signal.data,
+                self.queue.max_payload_bytes,
+            )
+        report = JobReport("waiting-children", _ms(started)) if self.worker.hooks else None
+        return outcomes.waiting(job, raw), report
 
     async def _postponed(
         self, job: FetchedJob, signal: Postpone, started: float

@@ -18,7 +18,10 @@ from ..options import JobOptions
 from ..serialization import dumps
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..backends.base import Backend
+    from ..flows import FlowJob, FlowNode
 
 T = TypeVar("T")
 
@@ -113,6 +116,30 @@ class JobContext(Generic[T]):
         kept = await self._backend.add_log(self.queue, self.id, text, self._log_keep)
         self._check(min(kept, 0), "log to")
 
+    async def add_children(self, nodes: Sequence[FlowNode]) -> list[FlowJob]:
+        """Add jobs (with their own subtrees) as this job's children, in one atomic call.
+
+        End the run with ``raise WaitForChildren(...)`` to wait for them without holding
+        the worker slot. A run that is cut short (its worker killed) runs again and adds
+        them again: give children ids of your own (``job_id=f"{job.id}-{sku}"``) so that
+        the second add finds the first one's jobs instead of doubling them.
+        """
+        from ..backends.base import node_ref
+        from ..flows import add_children
+
+        return await add_children(self._backend, nodes, parent_ref=node_ref(self.queue, self.id))
+
+    async def children_values(self) -> dict[str, Any]:
+        """What each completed child returned, by ``queue:id``."""
+        from ..flows import decode_values
+
+        return decode_values(await self._backend.get_children(self.queue, self.id))
+
+    async def children_failures(self) -> dict[str, str]:
+        """Why each child that failed for good failed, by ``queue:id`` (``ignore`` and
+        ``continue`` children; see ``FlowNode.on_failure``)."""
+        return (await self._backend.get_children(self.queue, self.id)).failures
+
     def _check(self, code: int, action: str) -> None:
         if code < 0:  # removed meanwhile, or its record is damaged
             raise Refusal(code).error(queue=self.queue, job_id=self.id, action=action)
@@ -152,6 +179,21 @@ class SyncJobContext(Generic[T]):
     def log(self, text: str) -> None:
         """Append a line to the job's log (the newest lines are kept)."""
         asyncio.run_coroutine_threadsafe(self._inner.log(text), self._loop).result()
+
+    def add_children(self, nodes: Sequence[FlowNode]) -> list[FlowJob]:
+        """Add children in one atomic call: see ``JobContext.add_children``."""
+        call = self._inner.add_children(nodes)
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+
+    def children_values(self) -> dict[str, Any]:
+        """What each completed child returned, by ``queue:id``."""
+        call = self._inner.children_values()
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+
+    def children_failures(self) -> dict[str, str]:
+        """Why each child that failed for good failed, by ``queue:id``."""
+        call = self._inner.children_failures()
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,9 @@ class JobReport:
     """How one attempt ended, for ``after_job``."""
 
     status: str
-    """``completed``, ``failed``, ``retrying`` or ``postponed`` (the handler raised
-    ``Postpone``: no attempt was spent)."""
+    """``completed``, ``failed``, ``retrying``, ``postponed`` (the handler raised
+    ``Postpone``: no attempt was spent) or ``waiting-children`` (it raised
+    ``WaitForChildren``)."""
     duration_ms: float
     """How long the handler ran, in milliseconds."""
     result: Any = None

@@ -76,6 +76,7 @@ def completed(
         result=encoded,
         retention=retention_ms(options.remove_on_complete),
         dedup_key=_dedup_key(options),
+        parent=job.parent,
     )
 
 
@@ -124,6 +125,12 @@ def failed(
     )
 
 
+def waiting(job: FetchedJob, data: bytes = b"") -> Outcome:
+    """End the run of a flow's parent until its children are done (``WaitForChildren``);
+    ``data`` (when not empty) is its next payload. No attempt is spent."""
+    return Outcome(job.job_id, job.token, "wait", job.attempts_made, data=data)
+
+
 def postponed(job: FetchedJob, delay_s: float) -> Outcome:
     """Run the job again after ``delay_s`` with its attempts, reason and errors as they
     were: the handler said "not now" (``Postpone``)."""
@@ -170,7 +177,7 @@ def _fail(
 ) -> Outcome:
     return Outcome(
         job.job_id, job.token, "fail", attempts, reason=reason, error=record,
-        retention=retention, dedup_key=dedup_key,
+        retention=retention, dedup_key=dedup_key, parent=job.parent,
     )
 
 

@@ -249,9 +249,11 @@ class Worker:
         """Process until the queues are empty, then stop: for batch runs, cron and tests.
 
         "Empty" means no job of these queues is waiting, prioritized, active (on any
-        worker) or delayed — a retry waiting out its backoff is still part of the batch,
-        so is a job delayed until tomorrow (use a plain worker for those). A paused
-        queue's jobs do not count. Returns normally (``conveyor worker --burst`` exits 0).
+        worker), delayed or waiting for its children — a retry waiting out its backoff
+        is still part of the batch, so is a job delayed until tomorrow (use a plain
+        worker for those), and so is a flow's parent: give the worker the queues of its
+        children too. A paused queue's jobs do not count. Returns normally
+        (``conveyor worker --burst`` exits 0).
         """
         await self.run(handle_signals=handle_signals, burst=True)
 

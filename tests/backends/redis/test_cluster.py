@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from redis.asyncio import Redis
 
-from conveyor import JobContext, Queue, Worker
+from conveyor import JobContext, Queue, Worker, add_flow
 from tests.conformance.helpers import FAST
 from tests.support.redis_server import RedisServer, free_port
 
@@ -91,3 +91,25 @@ async def test_queues_on_different_slots_work_on_a_cluster(cluster: list[RedisSe
         await queue.obliterate()
         assert (await queue.counts())["completed"] == 0
         await queue.close()
+
+
+async def test_a_flow_within_one_queue_works_on_a_cluster(cluster: list[RedisServer]) -> None:
+    """One queue is one slot, so its flows run there; flows across queues are refused
+    (tests/backends/redis/test_flow_cluster.py)."""
+    url = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in cluster)
+    queue = Queue("cluster-flow", url=url)
+
+    @queue.job()
+    async def part(job: JobContext[int]) -> int:
+        return job.data * 2
+
+    @queue.job()
+    async def whole(job: JobContext[None]) -> int:
+        return sum((await job.children_values()).values())
+
+    flow = await add_flow(whole.node(None, children=[part.node(n) for n in range(1, 5)]))
+    assert flow.job.state == "waiting-children"
+    async with Worker([queue], settings=FAST):
+        assert await flow.job.wait(10) == 20
+    await queue.obliterate()
+    await queue.close()

@@ -22,6 +22,7 @@ from ..base import (
     EVENTS_MAXLEN,
     AddResult,
     Backend,
+    Children,
     Event,
     FinishResult,
     JobRecord,
@@ -29,6 +30,9 @@ from ..base import (
     NewJob,
     Outcome,
     StalledReport,
+    TreeNode,
+    TreeResult,
+    split_ref,
 )
 from ..stored import fetched_job
 from . import connection, reads
@@ -40,7 +44,7 @@ from .reads import text
 log = logging.getLogger("conveyor.redis")
 
 _HOT_SCRIPTS = frozenset({"add", "finish_and_fetch"})
-_ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r", "postpone": "p"}
+_ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r", "postpone": "p", "wait": "w"}
 
 
 @contextlib.asynccontextmanager
@@ -234,26 +238,64 @@ class RedisBackend(Backend):
                 job.dedup_mode,
                 job.dedup_ttl_ms,
             )
-        if not self._checked:  # a strict refusal stores nothing, not even the listing
-            await self.preflight()
-        if queue not in self._registered:
-            # Listed before the first job is stored, so that a failure here stores nothing
-            # (an error after the script ran would leave the caller unsure). Marked first
-            # so that a burst of first adds (a gather of hundreds) sends one SADD, not one
-            # per caller: each would take a pooled connection, and redis-py >= 8 refuses a
-            # pool's 101st ("Too many connections").
-            self._registered.add(queue)
-            try:
-                async with _translated(self.url):
-                    await self._client.sadd(registry_key(self.prefix), queue)
-            except BaseException:
-                self._registered.discard(queue)  # the next add registers it
-                raise
+        await self._register(queue)
         raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
         return [
             AddResult(text(raw[i]), raw[i + 1] == 1, raw[i + 2] == 1)
             for i in range(0, len(raw), 3)
         ]
+
+    async def _register(self, *queues: str) -> None:
+        """List queues before their first job is stored, so that a failure here stores
+        nothing (an error after the script ran would leave the caller unsure). Marked
+        first so that a burst of first adds (a gather of hundreds) sends one SADD, not one
+        per caller: each would take a pooled connection, and redis-py >= 8 refuses a
+        pool's 101st ("Too many connections")."""
+        if not self._checked:  # a strict refusal stores nothing, not even the listing
+            await self.preflight()
+        new = [q for q in dict.fromkeys(queues) if q not in self._registered]
+        if not new:
+            return
+        self._registered.update(new)
+        try:
+            async with _translated(self.url):
+                await self._client.sadd(registry_key(self.prefix), *new)
+        except BaseException:
+            self._registered.difference_update(new)  # the next add registers them
+            raise
+
+    async def add_tree(self, nodes: Sequence[TreeNode], now_ms: int) -> TreeResult:
+        queues = list(dict.fromkeys(node.queue for node in nodes))
+        reached = {split_ref(node.parent_ref)[0] for node in nodes if node.parent_ref}
+        if self._target.cluster and len({*queues, *reached}) > 1:
+            raise ConfigurationError(
+                "a flow across queues needs its queues in one hash slot, which conveyor's"
+                f" keys do not give on Redis Cluster yet; keep this flow in one queue"
+                f" (it spans {', '.join(dict.fromkeys([*reached, *queues]))})"
+            )
+        args: list[Any] = [now_ms, EVENTS_MAXLEN, len(nodes)]
+        for node in nodes:
+            job = node.job
+            args += (
+                node.queue,
+                node.parent + 1,
+                node.parent_ref,
+                node.on_failure,
+                job.job_id or "",
+                job.name,
+                job.data,
+                job.options,
+                job.priority,
+                job.delay_ms,
+                1 if job.lifo else 0,
+            )
+        await self._register(*queues)
+        raw = await self._run("add_tree", [self._keys(nodes[0].queue).base], args)
+        if raw[0] != 0:
+            return TreeResult(int(raw[0]), [])
+        return TreeResult(
+            0, [AddResult(text(raw[i]), raw[i + 1] == 1) for i in range(1, len(raw), 2)]
+        )
 
     # -- working -------------------------------------------------------------------
     async def finish_and_fetch(
@@ -280,13 +322,14 @@ class RedisBackend(Backend):
                 o.token,
                 _ACTION_CODE[o.action],
                 o.attempts_made,
-                o.result,
+                o.data if o.action == "wait" else o.result,
                 o.reason,
                 o.error,
                 o.retry_delay_ms,
                 o.retention[0],
                 o.retention[1],
                 o.dedup_key,
+                o.parent,
             )
         self._seq += fetch
         keys = [
@@ -305,8 +348,8 @@ class RedisBackend(Backend):
         codes, flat, next_at, paused = await self._run("finish_and_fetch", keys, args)
         # Each job is read on its own: a damaged one carries a note, the rest run.
         jobs = [
-            fetched_job(text(flat[i]), text(flat[i + 1]), *flat[i + 2 : i + 7])
-            for i in range(0, len(flat), 7)
+            fetched_job(text(flat[i]), text(flat[i + 1]), *flat[i + 2 : i + 8])
+            for i in range(0, len(flat), 8)
         ]
         return FinishResult(list(codes), jobs, None if next_at < 0 else int(next_at), paused == 1)
 
@@ -375,6 +418,10 @@ class RedisBackend(Backend):
         async with _translated(self.url):
             return await reads.counts(self._client, self._keys(queue))
 
+    async def get_children(self, queue: str, job_id: str) -> Children:
+        async with _translated(self.url):
+            return await reads.get_children(self._client, self._keys(queue), job_id)
+
     async def get_logs(self, queue: str, job_id: str, offset: int, limit: int) -> list[str]:
         async with _translated(self.url):
             return await reads.get_logs(self._client, self._keys(queue), job_id, offset, limit)
@@ -416,7 +463,8 @@ class RedisBackend(Backend):
 
     async def obliterate(self, queue: str, force: bool, budget: int) -> int:
         k = self._keys(queue)
-        left = int(await self._run("obliterate", [k.base, k.meta, k.active], [int(force), budget]))
+        args = [int(force), budget, EVENTS_MAXLEN]
+        left = int(await self._run("obliterate", [k.base, k.meta, k.active], args))
         if left == 0:  # gone: unlist it (the registry is outside the queue's hash slot)
             async with _translated(self.url):
                 await self._client.srem(registry_key(self.prefix), queue)
@@ -429,7 +477,7 @@ class RedisBackend(Backend):
 
     async def retry(self, queue: str, job_ids: Sequence[str] | None, now_ms: int) -> int:
         k = self._keys(queue)
-        args: list[Any] = [EVENTS_MAXLEN, 1 if job_ids is None else 0, *(job_ids or ())]
+        args: list[Any] = [EVENTS_MAXLEN, 1 if job_ids is None else 0, now_ms, *(job_ids or ())]
         return int(await self._run("retry", [k.base, k.failed, k.events, k.marker], args))
 
     async def promote(self, queue: str, job_id: str, now_ms: int) -> int:

@@ -56,6 +56,11 @@ class RedisTarget:
     url: str
     prefix: str
 
+    @property
+    def cluster(self) -> bool:
+        """Whether the URL names a Redis Cluster (each queue in its own hash slot)."""
+        return self.url.split("://", 1)[0].endswith("+cluster")
+
 
 def parse(url: str) -> RedisTarget:
     """Split off conveyor's own query options and check the URL's shape."""

@@ -22,6 +22,9 @@ key                           type     holds
 ``{p:q}:events``              stream   capped event stream (``MAXLEN ~``)
 ``{p:q}:marker``              zset     wake-up marker workers block on (BZPOPMIN)
 ``{p:q}:dedup:<key>``         string   ``<job id>|<expiry ms or 0>``: a dedup key's holder
+``{p:q}:deps:<id>``           set      a flow parent's pending children (``queue:id``)
+``{p:q}:values:<id>``         hash     a flow parent's completed children → return value
+``{p:q}:failures:<id>``       hash     a flow parent's failed children → reason
 ``{p:q}:meta``                hash     queue settings: ``paused``
 ``{p:q}:lease:<worker id>``   string   a worker's lease, with a PX expiry set by Redis
 ``{p:q}:stalled-check``       string   held (PX) by the worker running the stalled check
@@ -53,6 +56,15 @@ class QueueKeys:
 
     def logs(self, job_id: str) -> str:
         return f"{self.base}logs:{job_id}"
+
+    def deps(self, job_id: str) -> str:
+        return f"{self.base}deps:{job_id}"
+
+    def values(self, job_id: str) -> str:
+        return f"{self.base}values:{job_id}"
+
+    def failures(self, job_id: str) -> str:
+        return f"{self.base}failures:{job_id}"
 
     @property
     def wait(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any, cast
 from redis import exceptions as rx
 
 from ...options import STATES, STORED_STATES, JobState
-from ..base import Event, JobRecord
+from ..base import Children, Event, JobRecord, OnFailure
 from ..stored import FieldReader
 from .keys import QueueKeys
 
@@ -208,4 +208,25 @@ def _record(queue: str, job_id: str, raw: dict[bytes, bytes], paused: bool) -> J
         progress=raw.get(b"progress"),
         errors=[value for _, value in errors],
         damage=read.damage,
+        parent=read.optional_text(raw.get(b"parent"), "parent"),
+        on_failure=_on_failure(raw.get(b"onFailure")),
+    )
+
+
+def _on_failure(raw: bytes | None) -> OnFailure:
+    value = text(raw) if raw else "fail"
+    return cast(OnFailure, value if value in ("fail", "ignore", "continue", "remove") else "fail")
+
+
+async def get_children(client: Any, k: QueueKeys, job_id: str) -> Children:
+    """What a flow's parent keeps of its children: three keys, read in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.smembers(k.deps(job_id))
+    pipe.hgetall(k.values(job_id))
+    pipe.hgetall(k.failures(job_id))
+    pending, values, failures = await pipe.execute()
+    return Children(
+        pending=[text(ref) for ref in pending],
+        values={text(ref): bytes(value) for ref, value in values.items()},
+        failures={text(ref): text(reason) for ref, reason in failures.items()},
     )

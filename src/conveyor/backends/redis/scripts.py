@@ -15,6 +15,7 @@ _INCLUDE = re.compile(r"^--@include (\w+)\s*$", re.MULTILINE)
 
 SCRIPT_NAMES = (
     "add",
+    "add_tree",
     "finish_and_fetch",
     "check_stalled",
     "requeue",

@@ -17,6 +17,7 @@ from ...options import JobState
 from ..base import (
     AddResult,
     Backend,
+    Children,
     Event,
     FinishResult,
     JobRecord,
@@ -24,6 +25,8 @@ from ..base import (
     NewJob,
     Outcome,
     StalledReport,
+    TreeNode,
+    TreeResult,
 )
 from . import reads
 from .change_watch import ChangeWatch
@@ -31,6 +34,7 @@ from .dbthread import DatabaseThread
 from .lease_clock import lease_clock_ms
 from .ops.add import add
 from .ops.add_log import add_log
+from .ops.add_tree import add_tree
 from .ops.change_priority import change_priority
 from .ops.check_stalled import check_stalled
 from .ops.clean import clean
@@ -91,6 +95,9 @@ class SQLiteBackend(Backend):
     async def add(self, queue: str, jobs: Sequence[NewJob], now_ms: int) -> list[AddResult]:
         return await self._db.write(add, queue, jobs, now_ms)
 
+    async def add_tree(self, nodes: Sequence[TreeNode], now_ms: int) -> TreeResult:
+        return await self._db.write(add_tree, list(nodes), now_ms)
+
     # -- working -------------------------------------------------------------------
     async def finish_and_fetch(
         self,
@@ -108,7 +115,9 @@ class SQLiteBackend(Backend):
         self._seen[queue] = result.marker
         if result.jobs:
             self._last_work = asyncio.get_running_loop().time()
-        return FinishResult(result.codes, result.jobs, result.next_due, result.paused)
+        return FinishResult(
+            result.codes, result.jobs, result.next_due, result.paused, result.woken
+        )
 
     async def wait_for_work(self, queue: str, timeout_s: float) -> None:
         """Return once the queue's marker moves past the value this backend last saw (a
@@ -177,6 +186,9 @@ class SQLiteBackend(Backend):
     async def counts(self, queue: str) -> dict[JobState, int]:
         return await self._db.read(reads.counts, queue)
 
+    async def get_children(self, queue: str, job_id: str) -> Children:
+        return await self._db.read(reads.get_children, queue, job_id)
+
     async def get_logs(self, queue: str, job_id: str, offset: int, limit: int) -> list[str]:
         return await self._db.read(reads.get_logs, queue, job_id, offset, limit)
 
@@ -239,7 +251,8 @@ class SQLiteBackend(Backend):
         return await self._db.write(remove, queue, job_id)
 
     async def retry(self, queue: str, job_ids: Sequence[str] | None, now_ms: int) -> int:
-        return await self._db.write(retry, queue, None if job_ids is None else list(job_ids))
+        ids = None if job_ids is None else list(job_ids)
+        return await self._db.write(retry, queue, ids, now_ms)
 
     async def promote(self, queue: str, job_id: str, now_ms: int) -> int:
         return await self._db.write(promote, queue, job_id)

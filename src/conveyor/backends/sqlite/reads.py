@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import cast
+from typing import cast, get_args
 
 from ...options import STATES, JobState
-from ..base import Event, JobRecord
+from ..base import Children, Event, JobRecord, OnFailure
 from ..stored import FieldReader
 from .ops.lib import shown_id
 
@@ -19,10 +19,13 @@ _JOB_COLUMNS = (
     "CAST(id AS BLOB), CAST(name AS BLOB), CAST(data AS BLOB), CAST(opts AS BLOB),"
     " CAST(state AS BLOB), timestamp, attempts_made, stalled_count, delay, priority,"
     " processed_on, finished_on, CAST(returnvalue AS BLOB), CAST(failed_reason AS BLOB),"
-    " CAST(progress AS BLOB), rank"
+    " CAST(progress AS BLOB), rank, CAST(parent AS BLOB), CAST(on_failure AS BLOB)"
 )
 """Text comes back as bytes and is decoded field by field (:mod:`..stored`), so that a
 value that is not UTF-8 or not of its column's type damages only its own record."""
+
+
+_POLICIES = get_args(OnFailure)
 
 
 def event_id(row: int, index: int) -> str:
@@ -53,7 +56,7 @@ def _record(
     conn: sqlite3.Connection, queue: str, row: tuple[object, ...], paused: bool
 ) -> JobRecord:
     (raw_id, name, data, opts, raw_state, timestamp, attempts, stalled, delay, priority,
-     processed, finished, result, reason, progress, rank) = row
+     processed, finished, result, reason, progress, rank, parent, on_failure) = row
     read = FieldReader()
     job_id = read.text(raw_id, "id")
     state = read.text(raw_state, "state", "failed")
@@ -61,6 +64,10 @@ def _record(
         read.note(f"state {state[:40]!r} is not a known state")
     if state == "waiting" and paused:
         state = "paused"
+    policy = read.text(on_failure, "on_failure") if on_failure is not None else "fail"
+    if policy not in _POLICIES:
+        read.note(f"on_failure {policy[:40]!r} is not a failure policy")
+        policy = "fail"
     errors = [
         r[0]
         for r in conn.execute(
@@ -89,6 +96,8 @@ def _record(
         progress=read.optional_blob(progress, "progress"),
         errors=errors,
         damage=read.damage,
+        parent=read.optional_text(parent, "parent"),
+        on_failure=cast(OnFailure, policy),
     )
 
 
@@ -103,6 +112,26 @@ def get_job(conn: sqlite3.Connection, queue: str, job_id: str) -> JobRecord | No
         return _record(conn, queue, row, row[4] == b"waiting" and is_paused(conn, queue))
     finally:
         conn.execute("COMMIT")
+
+
+def get_children(conn: sqlite3.Connection, queue: str, job_id: str) -> Children:
+    """What a flow's parent records of its children (``flow_children``), in one read."""
+    pending: list[str] = []
+    values: dict[str, bytes] = {}
+    failures: dict[str, str] = {}
+    for child, status, value, reason in conn.execute(
+        "SELECT CAST(child AS BLOB), CAST(status AS TEXT), CAST(value AS BLOB),"
+        " CAST(reason AS BLOB) FROM flow_children WHERE queue = ? AND parent_id = ?",
+        (queue, job_id),
+    ):
+        ref = shown_id(child)
+        if status == "pending":
+            pending.append(ref)
+        elif status == "completed":
+            values[ref] = value if value is not None else b"null"
+        elif status == "failed":
+            failures[ref] = "" if reason is None else shown_id(reason)
+    return Children(pending, values, failures)
 
 
 def get_jobs(

@@ -8,6 +8,8 @@
 --   delayed      rank = due time in ms
 --   active       rank unused; `worker` and `token` hold the lease token <worker>:<n>
 --   completed / failed   rank = finish time in ms
+--   waiting-children     rank = creation time in ms (a flow's parent waiting for its
+--                children; see flow_children)
 -- Ties order by id, as members of a Redis sorted set do.
 
 CREATE TABLE queues (
@@ -23,6 +25,17 @@ CREATE TABLE queues (
   stalled_check_until INTEGER NOT NULL DEFAULT 0  -- guard: lease clock ms
 );
 
+-- Flows (since schema version 3; the last columns, where the migration adds them):
+--   parent            the parent's ref "<queue>:<id>", or NULL
+--   on_failure        fail|ignore|continue|remove: what its failure does to the parent
+--                     (NULL: fail)
+--   pending_children  its flow_children rows still pending
+--   child_failed      why a `fail` child failed while this job ran (its `wait` fails it)
+--   resume            1: a `continue` child failed while this job ran
+--   child_failed_by   the ref of the child behind child_failed
+--   failed_by         the ref of the child whose failure failed this job (for `retry`)
+-- No comment goes inside a CREATE TABLE: ALTER TABLE … DROP COLUMN rewrites its text,
+-- and a trailing "--" comment swallows what follows.
 CREATE TABLE jobs (
   rid INTEGER PRIMARY KEY,
   queue TEXT NOT NULL,
@@ -43,7 +56,14 @@ CREATE TABLE jobs (
   failed_reason TEXT,
   progress BLOB,
   worker TEXT,
-  token TEXT
+  token TEXT,
+  parent TEXT,
+  on_failure TEXT,
+  pending_children INTEGER NOT NULL DEFAULT 0,
+  child_failed TEXT,
+  resume INTEGER NOT NULL DEFAULT 0,
+  child_failed_by TEXT,
+  failed_by TEXT
 );
 CREATE UNIQUE INDEX jobs_by_id ON jobs (queue, id);
 CREATE INDEX jobs_by_state ON jobs (queue, state, rank, id);
@@ -103,4 +123,20 @@ CREATE TABLE dedup (
   job_id TEXT NOT NULL,
   expires_at INTEGER NOT NULL,
   PRIMARY KEY (queue, key)
+) WITHOUT ROWID;
+
+-- What a flow's parent keeps of its children (docs/flows-storage.md), deleted with the
+-- parent: one row per child, keyed by the parent's queue and id and the child's ref
+-- "<queue>:<id>" (the child may live in another queue). `status` is `pending` until the
+-- child ends, then `completed` with its return value (`value`, JSON) or `failed` with its
+-- reason (`reason`). A child removed, or failed under `remove`, loses its row.
+-- Since schema version 3.
+CREATE TABLE flow_children (
+  queue TEXT NOT NULL,
+  parent_id TEXT NOT NULL,
+  child TEXT NOT NULL,
+  status TEXT NOT NULL,
+  value BLOB,
+  reason TEXT,
+  PRIMARY KEY (queue, parent_id, child)
 ) WITHOUT ROWID;

@@ -13,12 +13,14 @@
   list, or fails once it has stalled more than ARGV[3] times. A damaged
   (or missing) record is confined to failed (lib/confine.lua) and reported among the failed.
   Returns { recovered ids, failed ids }; both empty when another worker holds the guard.
+  A job failed for stalling settles with its parent in a flow (lib/flow.lua).
   Events: stalled, failed.
 ]]
 --@include emit
 --@include enqueue
 --@include broken
 --@include confine
+--@include flow
 local base = KEYS[1]
 if not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[4]) then
   return { {}, {} }
@@ -49,6 +51,7 @@ for i = 1, #active, 2 do
         redis.call('HSET', jobKey, 'state', 'failed', 'failedReason', ARGV[5], 'finishedOn', now)
         redis.call('ZADD', KEYS[3], now, id)
         emit(KEYS[4], maxlen, 'failed', id, 'reason', ARGV[5])
+        flow_settle(base, id, redis.call('HGET', jobKey, 'parent'), 'f', ARGV[5], now, maxlen)
         failed[#failed + 1] = id
       else
         local prio = tonumber(redis.call('HGET', jobKey, 'priority')) or 0

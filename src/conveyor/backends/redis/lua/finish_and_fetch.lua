@@ -8,22 +8,26 @@
 
   ARGV[1] now (ms)        ARGV[2] events maxlen   ARGV[3] worker id   ARGV[4] lease ms
   ARGV[5] first token sequence number             ARGV[6] how many jobs to fetch
-  ARGV[7] outcome count n, then 11 fields per outcome:
-    id, token, action (c|f|r|p: complete, fail, retry, postpone), attempts made,
-    result json, reason, error json (kept as field err:<n>, n counting every failed
-    attempt of the job, across manual retries), retry delay ms, keep age ms (-1 none),
-    keep count (-1 none); age = count = 0 removes; the job's dedup key ('' = none),
-    released by a complete or fail while the job still holds it. A postpone moves the
-    job like a retry but leaves its attempts, reason and errors as they were.
+  ARGV[7] outcome count n, then 12 fields per outcome:
+    id, token, action (c|f|r|p|w: complete, fail, retry, postpone, wait), attempts made,
+    result json (for a wait: the new payload, '' = keep it), reason, error json (kept as
+    field err:<n>, n counting every failed attempt of the job, across manual retries),
+    retry delay ms, keep age ms (-1 none), keep count (-1 none); age = count = 0 removes;
+    the job's dedup key ('' = none), released by a complete or fail while the job still
+    holds it; the job's parent ref in a flow ('' = none), settled by a complete or fail
+    (lib/flow.lua). A postpone moves the job like a retry but leaves its attempts,
+    reason and errors as they were. A wait (a flow's parent) goes to waiting-children,
+    or back in line when no child is pending (docs/flows-storage.md).
 
   Returns { codes, jobs, next delayed due time or -1, paused 0/1 }
     codes: per outcome 0, or -2 when the token is not the job's (lock lost)
-    jobs:  flat id, token, name, data, opts, attemptsMade, timestamp per fetched job;
+    jobs:  flat id, token, name, data, opts, attemptsMade, timestamp, parent per job;
            fields may be missing or garbled: the worker fails such a job alone
   A record that cannot be read as a hash (or that is missing) is confined to failed with
   a reason instead of being finished, promoted or fetched (lib/confine.lua).
   Events: completed, failed, retrying, delayed (a retry or postpone that waits), waiting
-  (a delayed job now due, or a postponed one back in line), active, drained.
+  (a delayed job now due, or a postponed one back in line), waiting-children, active,
+  drained; in a parent's queue the events of settling it (lib/flow.lua).
 ]]
 --@include emit
 --@include enqueue
@@ -31,11 +35,12 @@
 --@include trim_finished
 --@include broken
 --@include confine
+--@include flow
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local maxlen = ARGV[2]
 local n = tonumber(ARGV[7])
-local F = 11
+local F = 12
 
 local codes = {}
 if n > 0 then
@@ -64,10 +69,12 @@ if n > 0 then
       -- The first touch of the job's record goes through pcall: a damaged record is
       -- confined to failed instead of stopping the script halfway through the batch.
       local again = action == 'r' or action == 'p'
-      local removing = age == 0 and count == 0 and not again
+      local removing = age == 0 and count == 0 and not again and action ~= 'w'
       local first
       if removing then
         first = nil
+      elseif action == 'w' then
+        first = redis.pcall('HMGET', jobKey, 'childFailed', 'childFailedBy')
       elseif action == 'c' then
         first = redis.pcall('HSET', jobKey, 'state', 'completed', 'returnvalue', ARGV[o + 4],
           'finishedOn', now, 'attemptsMade', attempts)
@@ -80,6 +87,26 @@ if n > 0 then
         confine(base, id, now, maxlen, first.err)
       elseif action == 'p' and not first then
         confine(base, id, now, maxlen, 'its record is missing')
+      elseif action == 'w' then
+        if ARGV[o + 4] ~= '' then redis.call('HSET', jobKey, 'data', ARGV[o + 4]) end
+        if first[1] then  -- a child under the fail policy failed while this job ran
+          redis.call('HDEL', jobKey, 'childFailed', 'childFailedBy', 'resume')
+          redis.call('HSET', jobKey, 'state', 'failed', 'failedReason', first[1],
+            'finishedOn', now, 'failedBy', first[2] or '')
+          redis.call('ZADD', KEYS[7], now, id)
+          emit(KEYS[8], maxlen, 'failed', id, 'reason', first[1])
+          flow_settle(base, id, ARGV[o + 11], 'f', first[1], now, maxlen)
+        elseif redis.call('HDEL', jobKey, 'resume') == 1
+            or redis.call('SCARD', base .. 'deps:' .. id) == 0 then
+          local priority = tonumber(redis.call('HGET', jobKey, 'priority')) or 0
+          redis.call('HSET', jobKey, 'state', enqueue(base, id, priority, false))
+          redis.call('ZADD', KEYS[9], 0, '0')
+          emit(KEYS[8], maxlen, 'waiting', id, 'prev', 'active')
+        else
+          redis.call('HSET', jobKey, 'state', 'waiting-children')
+          redis.call('ZADD', base .. 'waiting-children', now, id)
+          emit(KEYS[8], maxlen, 'waiting-children', id)
+        end
       elseif again then
         local delay = tonumber(ARGV[o + 7])
         local state
@@ -111,6 +138,10 @@ if n > 0 then
           end
         end
         local set = (action == 'c') and KEYS[6] or KEYS[7]
+        if ARGV[o + 11] ~= '' then
+          local value = (action == 'c') and ARGV[o + 4] or ARGV[o + 5]
+          flow_settle(base, id, ARGV[o + 11], action, value, now, maxlen)
+        end
         if removing then
           delete_jobs(base, { id })
         elseif action == 'c' then
@@ -172,7 +203,8 @@ if want > 0 and not paused then
     for i = 1, #taken do
       local id = taken[i]
       local jobKey = base .. 'job:' .. id
-      local f = redis.pcall('HMGET', jobKey, 'name', 'data', 'opts', 'attemptsMade', 'timestamp')
+      local f = redis.pcall('HMGET', jobKey, 'name', 'data', 'opts', 'attemptsMade', 'timestamp',
+        'parent')
       if broken(f) then
         confine(base, id, now, maxlen, f.err)
       elseif not (f[1] or f[2] or f[3] or f[4] or f[5]) and redis.call('EXISTS', jobKey) == 0 then
@@ -187,6 +219,8 @@ if want > 0 and not paused then
         jobs[#jobs + 1] = id
         jobs[#jobs + 1] = token
         for k = 1, 5 do jobs[#jobs + 1] = f[k] end
+        jobs[#jobs + 1] = f[6] or ''
+
         emit(KEYS[8], maxlen, 'active', id)
       end
     end

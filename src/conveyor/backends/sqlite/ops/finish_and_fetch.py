@@ -6,23 +6,34 @@ jobs to fetch, now (ms), lease clock now (ms).
 Each outcome is fenced: code 0 when its token is the job's, else -2 (lock lost) and the
 job is left alone. Completed/failed jobs land in their set (or are deleted at once for
 retention (0, 0)) and the set is trimmed; retried jobs go to the back of the line, or to
-delayed. Then due delayed jobs are promoted and up to ``fetch`` jobs move to active —
+delayed. A job with a flow parent (its ``parent`` column, read with its token) settles
+with it when it completes or fails (before a retention (0, 0) delete; ``flow.py``), which
+may make the parent ready or fail it, in any queue. ``wait`` (a parent that added children
+while running; its payload replaced by ``Outcome.data`` when not empty) fails the job when
+a ``fail`` child failed while it ran (``child_failed``; it then settles with its own
+parent), makes it ready again at once when ``resume`` is set or no child is pending (event
+waiting, prev=active), else moves it to ``waiting-children`` (ranked by now, as Redis
+scores it).
+Then due delayed jobs are promoted and up to ``fetch`` jobs move to active —
 waiting ones first, then prioritized — under tokens ``<worker>:<n>``, and the worker's
 lease is (re)written.
-Returns ``Fetched`` (codes, jobs, next delayed due time or None, paused, marker).
+Returns ``Fetched`` (codes, jobs, next delayed due time or None, paused, marker, and the
+other queues in which a parent was made ready).
 Events: completed, failed, retrying, delayed (a retry that waits), waiting (a delayed
-job now due), active, drained. Each attempt's error record is numbered by the job's
-error count, so records survive manual retries.
+job now due, or a parent that waits no more), waiting-children, active, drained; in a
+parent's queue: waiting (prev=waiting-children), failed. Each attempt's error record is
+numbered by the job's error count, so records survive manual retries.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ...base import FetchedJob, Outcome
+from ...base import FetchedJob, Outcome, node_ref
 from ...stored import fetched_job
+from .flow import Rows, ref_text, settle
 from .lib import CHUNK, delete_jobs, hold_lease, marks, shown_id, trim_finished
 from .queue_row import QueueRow
 
@@ -37,6 +48,7 @@ class Fetched:
     next_due: int | None
     paused: bool
     marker: int
+    woken: tuple[str, ...] = ()
 
 
 def finish_and_fetch(
@@ -50,7 +62,8 @@ def finish_and_fetch(
     now: int,
 ) -> Fetched:
     tx = QueueRow(conn, queue)
-    codes = _apply(tx, outcomes, now) if outcomes else []
+    rows = Rows(conn, tx)
+    codes = _apply(rows, tx, outcomes, now) if outcomes else []
     jobs: list[FetchedJob] = []
     # The next due time, read once: only a promotion changes the delayed set after this.
     next_due = _next_due(tx)
@@ -65,8 +78,8 @@ def finish_and_fetch(
                 tx.wake = True
             else:
                 tx.emit("drained", None)
-    tx.finish()
-    return Fetched(codes, jobs, next_due, bool(tx.paused), tx.marker)
+    rows.finish_all()
+    return Fetched(codes, jobs, next_due, bool(tx.paused), tx.marker, tuple(rows.woken))
 
 
 def _next_due(tx: QueueRow) -> int | None:
@@ -76,20 +89,23 @@ def _next_due(tx: QueueRow) -> int | None:
     return None if row[0] is None else int(row[0])
 
 
-def _apply(tx: QueueRow, outcomes: Sequence[Outcome], now: int) -> list[int]:
+def _apply(rows: Rows, tx: QueueRow, outcomes: Sequence[Outcome], now: int) -> list[int]:
     codes: list[int] = []
     for start in range(0, len(outcomes), CHUNK):
-        codes += _apply_chunk(tx, outcomes[start : start + CHUNK], now)
+        codes += _apply_chunk(rows, tx, outcomes[start : start + CHUNK], now)
     return codes
 
 
-def _apply_chunk(tx: QueueRow, outcomes: Sequence[Outcome], now: int) -> list[int]:
+def _apply_chunk(
+    rows: Rows, tx: QueueRow, outcomes: Sequence[Outcome], now: int
+) -> list[int]:
     conn, queue = tx.conn, tx.queue
     held = {
-        job_id: (rid, token, priority)
-        for rid, job_id, token, priority in conn.execute(
-            f"SELECT rid, id, token, CAST(priority AS INTEGER) FROM jobs WHERE queue = ?"
-            f" AND id IN ({marks(len(outcomes))})",
+        row[1]: row
+        for row in conn.execute(
+            "SELECT rid, id, token, CAST(priority AS INTEGER), CAST(parent AS BLOB),"
+            " CAST(on_failure AS BLOB) FROM jobs"
+            f" WHERE queue = ? AND id IN ({marks(len(outcomes))})",
             (queue, *[o.job_id for o in outcomes]),
         )
     }
@@ -99,12 +115,15 @@ def _apply_chunk(tx: QueueRow, outcomes: Sequence[Outcome], now: int) -> list[in
     doomed: list[str] = []
     policies: set[tuple[str, int, int]] = set()
     for o in outcomes:
-        rid, token, priority = held.pop(o.job_id, (0, None, 0))
+        rid, _, token, priority, parent, policy = held.pop(o.job_id, _NOT_HELD)
         if token is None or token != o.token:
             codes.append(LOCK_LOST)
             continue
         codes.append(0)
-        if o.action in {"retry", "postpone"}:
+        if o.action in _AGAIN:
+            if o.action == "wait":
+                _wait(rows, tx, rid, priority, o, now)
+                continue
             _retry(tx, rid, priority, o, now)
             if o.action == "retry":
                 errors.append((queue, o.job_id, o.error))
@@ -122,10 +141,7 @@ def _apply_chunk(tx: QueueRow, outcomes: Sequence[Outcome], now: int) -> list[in
                          None if complete else o.reason, o.attempts_made)
             if age >= 0 or count >= 0:
                 policies.add((state, age, count))
-        if o.action == "complete":
-            tx.emit("completed", o.job_id, {"returnvalue": o.result.decode()})
-        else:
-            tx.emit("failed", o.job_id, {"reason": o.reason})
+        _ended(rows, tx, o, parent, policy, now)
     if finished:
         conn.execute(
             f"WITH o (rid, state, result, reason, attempts) AS (VALUES"
@@ -174,6 +190,69 @@ def _remove(
     for state, age, count in sorted(policies):
         if trim_finished(tx.conn, tx.queue, state, now, age, count, tx.count(state)):
             tx.forget_counts()
+
+
+_AGAIN = frozenset({"wait", "retry", "postpone"})
+_NOT_HELD = (0, "", None, 0, None, None)
+
+
+def _ended(
+    rows: Rows, tx: QueueRow, o: Outcome, parent: bytes | None, policy: bytes | None, now: int
+) -> None:
+    """A job completed or failed for good: its event, and it settles with its flow
+    parent when it has one (its ``parent`` column, read with its token)."""
+    if o.action == "complete":
+        tx.emit("completed", o.job_id, {"returnvalue": o.result.decode()})
+        if parent is not None:
+            settle(rows, node_ref(tx.queue, o.job_id), ref_text(parent), policy,
+                   "completed", value=o.result, now=now)
+    else:
+        tx.emit("failed", o.job_id, {"reason": o.reason})
+        if parent is not None:
+            settle(rows, node_ref(tx.queue, o.job_id), ref_text(parent), policy,
+                   "failed", reason=o.reason, now=now)
+
+
+def _wait(rows: Rows, tx: QueueRow, rid: int, priority: int, o: Outcome, now: int) -> None:
+    """A parent ends its run to wait for the children it added (the ``wait`` outcome)."""
+    conn = tx.conn
+    if o.data:
+        conn.execute("UPDATE jobs SET data = ? WHERE rid = ?", (o.data, rid))
+    failed, failed_by, resume, pending, parent, policy = conn.execute(
+        "SELECT child_failed, child_failed_by, resume, pending_children, CAST(parent AS BLOB),"
+        " CAST(on_failure AS BLOB) FROM jobs WHERE rid = ?",
+        (rid,),
+    ).fetchone()
+    if failed is not None:
+        conn.execute(
+            "UPDATE jobs SET state = 'failed', rank = ?, failed_reason = ?, finished_on = ?,"
+            " failed_by = ?, child_failed = NULL, child_failed_by = NULL, resume = 0,"
+            " worker = NULL, token = NULL WHERE rid = ?",
+            (now, failed, now, failed_by, rid),
+        )
+        tx.moved("active", "failed")
+        tx.emit("failed", o.job_id, {"reason": failed})
+        if parent is not None:
+            settle(rows, node_ref(tx.queue, o.job_id), ref_text(parent), policy, "failed",
+                   reason=failed, now=now)
+    elif resume or not pending:
+        state, rank = tx.enqueue(priority, False)
+        conn.execute(
+            "UPDATE jobs SET state = ?, rank = ?, resume = 0, worker = NULL, token = NULL"
+            " WHERE rid = ?",
+            (state, rank, rid),
+        )
+        tx.moved("active", state)
+        tx.wake = True
+        tx.emit("waiting", o.job_id, {"prev": "active"})
+    else:
+        conn.execute(
+            "UPDATE jobs SET state = 'waiting-children', rank = ?, worker = NULL,"
+            " token = NULL WHERE rid = ?",
+            (now, rid),
+        )
+        tx.moved("active", "waiting-children")
+        tx.emit("waiting-children", o.job_id)
 
 
 def _retry(tx: QueueRow, rid: int, priority: int, o: Outcome, now: int) -> None:
@@ -256,17 +335,19 @@ def _take(tx: QueueRow, worker: str, seq: int, fetch: int, now: int) -> list[Fet
             # Text columns come back as bytes, so that a value that is not UTF-8 damages
             # its own job only (sqlite3 would fail the whole statement decoding it).
             " RETURNING rid, CAST(id AS BLOB), token, CAST(name AS BLOB), CAST(data AS BLOB),"
-            " CAST(opts AS BLOB), attempts_made, timestamp",
+            " CAST(opts AS BLOB), attempts_made, timestamp, CAST(parent AS BLOB)",
             (*tokens, now, worker),
         ).fetchall()
         rows.sort(key=lambda row: order[row[0]])
-        for rid, raw_id, token, *fields in rows:
+        for rid, raw_id, token, name, data, opts, attempts, timestamp, parent in rows:
             try:
                 job_id = raw_id.decode()
             except (AttributeError, UnicodeDecodeError):  # no caller could name it
                 _confine_unnamed(tx, rid, raw_id, now)
                 continue
-            job = fetched_job(job_id, token, *fields)
+            job = fetched_job(job_id, token, name, data, opts, attempts, timestamp)
+            if parent is not None:
+                job = replace(job, parent=ref_text(parent))
             jobs.append(job)
             tx.emit("active", job.job_id)
     return jobs

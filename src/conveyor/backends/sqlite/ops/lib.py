@@ -39,7 +39,9 @@ def adjust_counts(conn: sqlite3.Connection, queue: str, deltas: Mapping[str, int
 
 
 def delete_jobs(conn: sqlite3.Connection, queue: str, ids: Sequence[str]) -> None:
-    """Delete jobs with their logs and error records, and count them out."""
+    """Delete jobs with their logs and error records, and what a flow's parent keeps of
+    its children (``flow_children``), and count them out. Settling a deleted job with its
+    own parent is the caller's (``flow.py``)."""
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
         where = f"queue = ? AND {{}} IN ({marks(len(chunk))})"
@@ -52,6 +54,9 @@ def delete_jobs(conn: sqlite3.Connection, queue: str, ids: Sequence[str]) -> Non
         adjust_counts(conn, queue, {state: -n for state, n in gone.items()})
         conn.execute(f"DELETE FROM logs WHERE {where.format('job_id')}", (queue, *chunk))
         conn.execute(f"DELETE FROM job_errors WHERE {where.format('job_id')}", (queue, *chunk))
+        conn.execute(
+            f"DELETE FROM flow_children WHERE {where.format('parent_id')}", (queue, *chunk)
+        )
 
 
 def trim_finished(
