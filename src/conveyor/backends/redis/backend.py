@@ -238,7 +238,8 @@ class RedisBackend(Backend):
                 job.dedup_mode,
                 job.dedup_ttl_ms,
             )
-        await self._register(queue)
+        if queue not in self._registered or not self._checked:
+            await self._register(queue)
         raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
         return [
             AddResult(text(raw[i]), raw[i + 1] == 1, raw[i + 2] == 1)

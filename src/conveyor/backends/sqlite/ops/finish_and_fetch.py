@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 
 from ...base import FetchedJob, Outcome, node_ref
 from ...stored import fetched_job
-from .flow import Rows, ref_text, settle
+from .flow import Rows, ref_text, settle, settle_completed
 from .lib import CHUNK, delete_jobs, hold_lease, marks, shown_id, trim_finished
 from .queue_row import QueueRow
 
@@ -114,6 +114,7 @@ def _apply_chunk(
     errors: list[tuple[str, str, bytes]] = []
     doomed: list[str] = []
     policies: set[tuple[str, int, int]] = set()
+    settled: list[tuple[str, str, bytes]] = []
     for o in outcomes:
         rid, _, token, priority, parent, policy = held.pop(o.job_id, _NOT_HELD)
         if token is None or token != o.token:
@@ -141,7 +142,9 @@ def _apply_chunk(
                          None if complete else o.reason, o.attempts_made)
             if age >= 0 or count >= 0:
                 policies.add((state, age, count))
-        _ended(rows, tx, o, parent, policy, now)
+        _ended(rows, tx, o, parent, policy, now, settled)
+    if settled:
+        settle_completed(rows, settled)
     if finished:
         conn.execute(
             f"WITH o (rid, state, result, reason, attempts) AS (VALUES"
@@ -197,15 +200,22 @@ _NOT_HELD = (0, "", None, 0, None, None)
 
 
 def _ended(
-    rows: Rows, tx: QueueRow, o: Outcome, parent: bytes | None, policy: bytes | None, now: int
+    rows: Rows,
+    tx: QueueRow,
+    o: Outcome,
+    parent: bytes | None,
+    policy: bytes | None,
+    now: int,
+    settled: list[tuple[str, str, bytes]],
 ) -> None:
     """A job completed or failed for good: its event, and it settles with its flow
-    parent when it has one (its ``parent`` column, read with its token)."""
+    parent when it has one (its ``parent`` column, read with its token). Completed
+    children are settled together after the batch (``settled``): a few statements per
+    batch and parent instead of two per child."""
     if o.action == "complete":
         tx.emit("completed", o.job_id, {"returnvalue": o.result.decode()})
         if parent is not None:
-            settle(rows, node_ref(tx.queue, o.job_id), ref_text(parent), policy,
-                   "completed", value=o.result, now=now)
+            settled.append((node_ref(tx.queue, o.job_id), ref_text(parent), o.result))
     else:
         tx.emit("failed", o.job_id, {"reason": o.reason})
         if parent is not None:

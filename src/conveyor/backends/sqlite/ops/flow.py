@@ -33,10 +33,11 @@ Where the contract is silent, as the Redis twin does:
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 
 from ...base import CHILD_FAILED, node_ref, split_ref
-from .lib import delete_jobs
+from .lib import CHUNK, delete_jobs, marks
 from .queue_row import QueueRow
 
 FINISHED = ("completed", "failed")
@@ -154,6 +155,37 @@ def settle(
         if state == "waiting-children" and (left <= 0 or resumes):
             make_ready(rows, parent_queue, rid, parent_id, priority)
         return
+
+
+def settle_completed(rows: Rows, done: list[tuple[str, str, bytes]]) -> None:
+    """Settle completed children, each (child ref, parent ref, value), as ``settle``
+    would one by one: their rows in one statement per chunk, then each parent's count
+    once, made ready when none is left pending. A completion never fails a parent, so
+    the order within the batch does not matter."""
+    conn = rows.conn
+    changed: list[tuple[str, str]] = []
+    for start in range(0, len(done), CHUNK):
+        chunk = done[start : start + CHUNK]
+        args: list[object] = []
+        for child, parent, value in chunk:
+            args += (*split_ref(parent), child, value)
+        changed += conn.execute(
+            f"WITH d (queue, parent_id, child, value) AS (VALUES {marks(len(chunk), 4)})"
+            " UPDATE flow_children SET status = 'completed', value = d.value FROM d"
+            " WHERE flow_children.queue = d.queue AND flow_children.parent_id = d.parent_id"
+            " AND flow_children.child = d.child AND flow_children.status = 'pending'"
+            " RETURNING flow_children.queue, flow_children.parent_id",
+            args,
+        ).fetchall()
+    for (parent_queue, parent_id), n in Counter(changed).items():
+        row = conn.execute(
+            "UPDATE jobs SET pending_children = max(pending_children - ?, 0)"
+            " WHERE queue = ? AND id = ?"
+            " RETURNING rid, CAST(state AS TEXT), pending_children, CAST(priority AS INTEGER)",
+            (n, parent_queue, parent_id),
+        ).fetchone()
+        if row is not None and row[1] == "waiting-children" and row[2] <= 0:
+            make_ready(rows, parent_queue, row[0], parent_id, row[3])
 
 
 def fail(
