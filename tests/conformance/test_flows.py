@@ -30,6 +30,7 @@ from conveyor import (
     JobTree,
     Queue,
     SyncJobContext,
+    Task,
     WaitForChildren,
     Worker,
     add_flow,
@@ -57,6 +58,22 @@ def ref(job: Job[Any]) -> str:
 def event_of(events: list[Event], job_id: str, name: str) -> Event:
     (found,) = [e for e in events if e.job_id == job_id and e.name == name]
     return found
+
+
+def failing_and_gated(leaf: Queue, gate: asyncio.Event) -> tuple[Task[int, None], Task[int, int]]:
+    """Two leaf handlers: ``boom`` fails at once (no retry); ``slow`` runs until the test
+    opens ``gate``, so a sibling is still pending when ``boom``'s failure lands."""
+
+    @leaf.job(payload=int)
+    async def boom(job: JobContext[int]) -> None:
+        raise RuntimeError(f"boom {job.data}")
+
+    @leaf.job(payload=int)
+    async def slow(job: JobContext[int]) -> int:
+        await asyncio.wait_for(gate.wait(), 10)
+        return job.data
+
+    return boom, slow
 
 
 def seen(job_id: str, name: str) -> Callable[[list[Event]], bool]:
@@ -239,14 +256,7 @@ async def test_ignore_lists_the_failure_and_waits_for_the_rest(three: Queues) ->
     top, _, leaf = three
     gate = asyncio.Event()
 
-    @leaf.job(payload=int)
-    async def boom(job: JobContext[int]) -> None:
-        raise RuntimeError(f"boom {job.data}")
-
-    @leaf.job(payload=int)
-    async def slow(job: JobContext[int]) -> int:
-        await asyncio.wait_for(gate.wait(), 10)
-        return job.data
+    boom, slow = failing_and_gated(leaf, gate)
 
     @top.job(payload=type(None))
     async def report(job: JobContext[None]) -> dict[str, Any]:
@@ -273,14 +283,7 @@ async def test_continue_makes_the_parent_run_before_the_others_finish(three: Que
     gate = asyncio.Event()
     pending_when_run: list[list[str]] = []
 
-    @leaf.job(payload=int)
-    async def boom(job: JobContext[int]) -> None:
-        raise RuntimeError(f"boom {job.data}")
-
-    @leaf.job(payload=int)
-    async def slow(job: JobContext[int]) -> int:
-        await asyncio.wait_for(gate.wait(), 10)
-        return job.data
+    boom, slow = failing_and_gated(leaf, gate)
 
     flow = await add_flow(
         FlowNode(top, "report", children=[boom.node(1, on_failure="continue"), slow.node(2)])
@@ -473,14 +476,7 @@ async def test_a_continue_child_that_failed_while_the_parent_ran_resumes_it(
     gate = asyncio.Event()
     pending_on_second_run: list[list[str]] = []
 
-    @leaf.job(payload=int)
-    async def boom(job: JobContext[int]) -> None:
-        raise RuntimeError(f"boom {job.data}")
-
-    @leaf.job(payload=int)
-    async def slow(job: JobContext[int]) -> int:
-        await asyncio.wait_for(gate.wait(), 10)
-        return job.data
+    boom, slow = failing_and_gated(leaf, gate)
 
     @top.job(payload=dict)
     async def parent(job: JobContext[dict[str, int]]) -> dict[str, str]:

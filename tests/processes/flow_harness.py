@@ -5,12 +5,9 @@ of the killed-producer test."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from .flow_app import KINDS, FlowQueues
@@ -21,29 +18,9 @@ PROCESSES = 4
 
 class FlowWorker(WorkerProcess):
     """``python -m tests.processes.flow_app`` on the queues ``<prefix>-supplier|family|image``,
-    configured and recorded as a ``WorkerProcess`` is."""
+    configured and recorded as a ``WorkerProcess`` is (the prefix is its ``queue``)."""
 
-    def __init__(
-        self, url: str, prefix: str, directory: Path, label: str, **settings: Any
-    ) -> None:
-        # WorkerProcess's own __init__ starts worker_app; the rest of it applies as is.
-        self.label = label
-        self.records = Records(directory)
-        self.log_path = directory / f"{label}.stderr"
-        env = {
-            **os.environ,
-            "RT_URL": url,
-            "RT_QUEUE": prefix,
-            "RT_LABEL": label,
-            "RT_RECORDS": str(directory),
-            "RT_SETTINGS": json.dumps(settings),
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
-        }
-        with open(self.log_path, "ab") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.processes.flow_app"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
-            )
+    APP = "tests.processes.flow_app"
 
 
 class FlowWorkers(Workers):

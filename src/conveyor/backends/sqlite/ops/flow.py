@@ -132,15 +132,16 @@ def settle(
         resumes = failing and policy == "continue"
         row = conn.execute(
             "UPDATE jobs SET pending_children = max(pending_children - 1, 0),"
-            " child_failed = CASE WHEN state = 'active' AND ?1 IS NOT NULL THEN ?1"
+            " child_failed = CASE WHEN state = 'active' AND :reason IS NOT NULL THEN :reason"
             " ELSE child_failed END,"
-            " child_failed_by = CASE WHEN state = 'active' AND ?1 IS NOT NULL THEN ?2"
+            " child_failed_by = CASE WHEN state = 'active' AND :reason IS NOT NULL THEN :child"
             " ELSE child_failed_by END,"
-            " resume = CASE WHEN state = 'active' AND ?3 THEN 1 ELSE resume END"
-            " WHERE queue = ?4 AND id = ?5"
+            " resume = CASE WHEN state = 'active' AND :resumes THEN 1 ELSE resume END"
+            " WHERE queue = :queue AND id = :id"
             " RETURNING rid, CAST(state AS TEXT), pending_children, CAST(priority AS INTEGER),"
             " CAST(parent AS BLOB), CAST(on_failure AS BLOB)",
-            (parent_reason, child, resumes, parent_queue, parent_id),
+            {"reason": parent_reason, "child": child, "resumes": resumes,
+             "queue": parent_queue, "id": parent_id},
         ).fetchone()
         if row is None:
             return
@@ -322,12 +323,12 @@ def relink(rows: Rows, queue: str, job_id: str, parent: object, now: int) -> Non
         )
         conn.execute(  # counted from the rows: the child may have been pending already
             "UPDATE jobs SET pending_children = (SELECT count(*) FROM flow_children"
-            " WHERE queue = ?1 AND parent_id = ?2 AND status = 'pending'),"
-            " child_failed = CASE WHEN state = 'active' AND child_failed_by = ?3 THEN NULL"
+            " WHERE queue = :queue AND parent_id = :id AND status = 'pending'),"
+            " child_failed = CASE WHEN state = 'active' AND child_failed_by = :child THEN NULL"
             " ELSE child_failed END,"
-            " child_failed_by = CASE WHEN state = 'active' AND child_failed_by = ?3 THEN NULL"
-            " ELSE child_failed_by END WHERE rid = ?4",
-            (parent_queue, parent_id, child, rid),
+            " child_failed_by = CASE WHEN state = 'active' AND child_failed_by = :child"
+            " THEN NULL ELSE child_failed_by END WHERE rid = :rid",
+            {"queue": parent_queue, "id": parent_id, "child": child, "rid": rid},
         )
         if state != "failed" or failed_by != child:
             return
