@@ -22,6 +22,7 @@ from conveyor import (
     JobState,
     Queue,
     Task,
+    WaitForChildren,
     Worker,
     add_flow,
 )
@@ -463,3 +464,36 @@ async def test_clean_leaves_a_parent_that_an_earlier_cleaned_child_made_ready(
     assert [job.id for job in await top.get_jobs("waiting")] == ["zz-parent"]
     assert total(await leaf.counts()) == 0
     await assert_settled(top, leaf)
+
+
+async def test_a_rerun_does_not_add_again_a_child_trimmed_after_it_finished(
+    three: Queues,
+) -> None:
+    """A handler that runs again and adds the same children (ids of its own) must not run
+    one that already finished and was trimmed by retention: its parent remembers it."""
+    top, _, leaf = three
+    ran: list[str] = []
+    second_add: list[int] = []
+
+    @leaf.job(payload=int)
+    async def page(job: JobContext[int]) -> int:
+        ran.append(job.id)
+        return job.data * 2
+
+    @top.job(payload=dict)
+    async def report(job: JobContext[dict[str, Any]]) -> dict[str, Any]:
+        children = [page.node(7, job_id=f"{job.id}-page", remove_on_complete=True)]
+        added = await job.add_children(children)
+        if job.data.get("step") is None:
+            raise WaitForChildren(data={"step": "again"})
+        second_add.append(len(added))
+        return await job.children_values()
+
+    parent = await top.add("report", {})
+    await asyncio.wait_for(
+        Worker([top, leaf], settings=FAST).run_burst(handle_signals=False), 20
+    )
+    assert await parent.wait(5) == {f"{leaf.name}:{parent.id}-page": 14}
+    assert ran == [f"{parent.id}-page"]
+    assert second_add == [0]
+    assert await leaf.get_job(f"{parent.id}-page") is None  # trimmed, not added again
