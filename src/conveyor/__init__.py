@@ -16,6 +16,8 @@ from .errors import (
     JobFailedError,
     JobNotFoundError,
     LockLostError,
+    LockNotHeldError,
+    LockTimeoutError,
     PayloadError,
     PayloadTooLargeError,
     SchemaError,
@@ -26,6 +28,7 @@ from .errors import (
 )
 from .flows import FlowJob, FlowNode, JobTree, add_flow
 from .job import AttemptError, Job
+from .locks import Lock
 from .options import Backoff, Dedup, JobOptions, JobState, KeepJobs
 from .queue import BulkJob, Queue
 from .signals import Postpone, Retry, UnrecoverableError, WaitForChildren
@@ -65,7 +68,10 @@ __all__ = [
     "JobState",
     "JobTree",
     "KeepJobs",
+    "Lock",
     "LockLostError",
+    "LockNotHeldError",
+    "LockTimeoutError",
     "ManualClock",
     "PayloadError",
     "PayloadTooLargeError",

@@ -15,6 +15,8 @@ The tree::
     │   ├── JobNotFoundError
     │   ├── LockLostError             the caller no longer holds the job's lease token
     │   └── InvalidStateError         the job is not in a state that allows the operation
+    ├── LockTimeoutError              a named lock (``conveyor.Lock``) was not free in time
+    ├── LockNotHeldError              a named lock's holder ran out of time: it is not held
     ├── PayloadError                  the payload cannot be stored
     │   ├── SerializationError        not JSON-encodable, or stored bytes that do not decode
     │   ├── PayloadTooLargeError
@@ -109,6 +111,16 @@ class LockLostError(JobError):
 
 class InvalidStateError(JobError):
     """The job's state does not allow the operation (e.g. promoting a job that is not delayed)."""
+
+
+class LockTimeoutError(ConveyorError, TimeoutError):
+    """``Lock.acquire`` waited its ``timeout`` and the lock was still held by another."""
+
+
+class LockNotHeldError(ConveyorError):
+    """The lock's hold ran out (its TTL passed without renewal) before it was extended or
+    released: another holder may have had it meanwhile, so the work it guarded may have
+    overlapped."""
 
 
 class PayloadError(ConveyorError):

@@ -322,6 +322,25 @@ class Backend(abc.ABC):
         """Append a log line, keeping the newest ``keep``: the number kept, or a negative
         ``Refusal`` code."""
 
+    # -- named locks -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def acquire_lock(self, name: str, token: str, ttl_ms: int) -> int:
+        """Take the lock ``name`` for ``token`` for ``ttl_ms`` (its holder taking it again
+        refreshes it): 0, or how many ms the current holder's hold has left (at least 1)."""
+
+    @abc.abstractmethod
+    async def extend_lock(self, name: str, token: str, ttl_ms: int) -> bool:
+        """Hold the lock ``ttl_ms`` from now, if ``token`` still holds it."""
+
+    @abc.abstractmethod
+    async def release_lock(self, name: str, token: str) -> bool:
+        """Free the lock if ``token`` holds it (and wake its waiters); whether it did."""
+
+    @abc.abstractmethod
+    async def wait_for_lock(self, name: str, timeout_s: float) -> None:
+        """Return when the lock may have been released, or after ``timeout_s``; the
+        caller tries again either way (a release seen late costs no more than that)."""
+
     # -- reading ---------------------------------------------------------------------
     @abc.abstractmethod
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None: ...

@@ -159,8 +159,10 @@ _V3_COLUMNS = ("parent", "on_failure", "pending_children", "child_failed", "resu
 
 
 def downgrade(path: Path, version: int) -> None:
-    """Make a current database file look like one written at ``version`` (2 or 1)."""
+    """Make a current database file look like one written at ``version`` (2 or 1): without
+    version 4's locks and version 3's flows."""
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE locks")  # version 4
     conn.execute("DROP TABLE flow_children")
     for column in _V3_COLUMNS:
         conn.execute(f"ALTER TABLE jobs DROP COLUMN {column}")

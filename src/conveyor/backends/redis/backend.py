@@ -37,13 +37,15 @@ from ..base import (
 from ..stored import fetched_job
 from . import connection, reads
 from .hot import HotChannel
-from .keys import QueueKeys, registry_key
+from .keys import QueueKeys, lock_keys, registry_key
 from .loop_clients import LoopClient, LoopClients
 from .reads import text
 
 log = logging.getLogger("conveyor.redis")
 
 _HOT_SCRIPTS = frozenset({"add", "finish_and_fetch"})
+RELEASE_NOTE_MS = 10_000
+"""How long a lock's release note waits for a blocked waiter before it expires."""
 _ACTION_CODE = {"complete": "c", "fail": "f", "retry": "r", "postpone": "p", "wait": "w"}
 
 
@@ -393,6 +395,24 @@ class RedisBackend(Backend):
     async def add_log(self, queue: str, job_id: str, line: str, keep: int) -> int:
         k = self._keys(queue)
         return int(await self._run("add_log", [k.job(job_id), k.logs(job_id)], [line, keep]))
+
+    # -- named locks -------------------------------------------------------------
+    async def acquire_lock(self, name: str, token: str, ttl_ms: int) -> int:
+        key, _ = lock_keys(self.prefix, name)
+        return int(await self._run("acquire_lock", [key], [token, ttl_ms]))
+
+    async def extend_lock(self, name: str, token: str, ttl_ms: int) -> bool:
+        key, _ = lock_keys(self.prefix, name)
+        return int(await self._run("extend_lock", [key], [token, ttl_ms])) == 1
+
+    async def release_lock(self, name: str, token: str) -> bool:
+        keys = list(lock_keys(self.prefix, name))
+        return int(await self._run("release_lock", keys, [token, RELEASE_NOTE_MS])) == 1
+
+    async def wait_for_lock(self, name: str, timeout_s: float) -> None:
+        _, released = lock_keys(self.prefix, name)
+        async with _translated(self.url):
+            await self._client.blpop([released], max(timeout_s, 0.001))
 
     # -- reading (queries in reads.py, as SQLite's) -------------------------------------
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:

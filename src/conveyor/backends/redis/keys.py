@@ -29,6 +29,8 @@ key                           type     holds
 ``{p:q}:lease:<worker id>``   string   a worker's lease, with a PX expiry set by Redis
 ``{p:q}:stalled-check``       string   held (PX) by the worker running the stalled check
 ``<p>:queues``                set      names of known queues (outside any hash tag)
+``{<p>:lock:<name>}``         string   a named lock: its holder's token, with a PX expiry
+``{<p>:lock:<name>}:released`` list    a note per release, that one blocked waiter takes
 ============================  =======  =================================================
 """
 
@@ -112,6 +114,12 @@ class QueueKeys:
 
     def lease(self, worker_id: str) -> str:
         return f"{self.base}lease:{worker_id}"
+
+
+def lock_keys(prefix: str, name: str) -> tuple[str, str]:
+    """A named lock's key and its release list, in one hash slot of their own."""
+    key = f"{{{prefix}:lock:{name}}}"
+    return key, key + ":released"
 
 
 def registry_key(prefix: str) -> str:

@@ -31,6 +31,9 @@ SCRIPT_NAMES = (
     "promote",
     "change_priority",
     "update_data",
+    "acquire_lock",
+    "extend_lock",
+    "release_lock",
 )
 
 

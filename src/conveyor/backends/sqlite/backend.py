@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ...errors import ConfigurationError
 from ...options import JobState
@@ -32,6 +33,7 @@ from . import reads
 from .change_watch import ChangeWatch
 from .dbthread import DatabaseThread
 from .lease_clock import lease_clock_ms
+from .ops.acquire_lock import acquire_lock
 from .ops.add import add
 from .ops.add_log import add_log
 from .ops.add_tree import add_tree
@@ -39,10 +41,12 @@ from .ops.change_priority import change_priority
 from .ops.check_stalled import check_stalled
 from .ops.clean import clean
 from .ops.drain import drain
+from .ops.extend_lock import extend_lock
 from .ops.finish_and_fetch import Fetched, finish_and_fetch
 from .ops.obliterate import obliterate
 from .ops.pause import pause
 from .ops.promote import promote
+from .ops.release_lock import release_lock
 from .ops.remove import remove
 from .ops.renew_lease import renew_lease
 from .ops.requeue import requeue
@@ -50,6 +54,8 @@ from .ops.retry import retry
 from .ops.update_data import update_data
 from .ops.update_progress import update_progress
 from .url import SQLiteTarget, parse
+
+T = TypeVar("T")
 
 WAKE_POLL_S = 0.01
 """How often a waiting worker (or a blocked event reader) looks for commits by other
@@ -174,6 +180,32 @@ class SQLiteBackend(Backend):
     async def add_log(self, queue: str, job_id: str, line: str, keep: int) -> int:
         return await self._db.write(add_log, queue, job_id, line, keep)
 
+    # -- named locks ---------------------------------------------------------------
+    async def acquire_lock(self, name: str, token: str, ttl_ms: int) -> int:
+        return await self._db.write(_on_lease_clock, acquire_lock, name, token, ttl_ms)
+
+    async def extend_lock(self, name: str, token: str, ttl_ms: int) -> bool:
+        return await self._db.write(_on_lease_clock, extend_lock, name, token, ttl_ms)
+
+    async def release_lock(self, name: str, token: str) -> bool:
+        return await self._db.write(_on_lease_clock, release_lock, name, token)
+
+    async def wait_for_lock(self, name: str, timeout_s: float) -> None:
+        """Return at the next commit of any connection (a release may be among them) or
+        after ``timeout_s``, looking as ``wait_for_work`` does."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + max(timeout_s, 0.0)
+        version = self._watch.version()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(_poll_interval(loop.time() - started), remaining))
+            now_version = self._watch.version()
+            if version is None or now_version != version:
+                return
+
     # -- reading -------------------------------------------------------------------
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
         return await self._db.read(reads.get_job, queue, job_id)
@@ -266,6 +298,12 @@ class SQLiteBackend(Backend):
 
 # Adapters run on the database thread: they read the lease clock inside the transaction,
 # so an expiry is measured from the moment the write lock is held.
+
+
+def _on_lease_clock(conn: sqlite3.Connection, op: Callable[..., T], *args: Any) -> T:
+    """Run a lock op with the lease clock read inside its transaction: a lock's time, like
+    a lease's, is measured by the machine's clock, never the caller's."""
+    return op(conn, *args, lease_clock_ms())
 
 
 def _ping(conn: sqlite3.Connection) -> None:

@@ -15,7 +15,7 @@ from importlib import resources
 from ...errors import SchemaError
 
 APPLICATION_ID = 0x436E7679  # "Cnvy"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version this conveyor writes; every version above 1 has a ``migrations`` file."""
 
 

@@ -140,3 +140,11 @@ CREATE TABLE flow_children (
   reason TEXT,
   PRIMARY KEY (queue, parent_id, child)
 ) WITHOUT ROWID;
+
+-- Named locks (conveyor.Lock): held by `token` while `expires_at` (lease clock ms, as a
+-- worker's lease) is ahead; an expired row is free and taken over. Since schema version 4.
+CREATE TABLE locks (
+  name TEXT PRIMARY KEY,
+  token TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
