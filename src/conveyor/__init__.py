@@ -3,6 +3,7 @@
 The public surface is exactly ``__all__`` (a test keeps it so).
 """
 
+from .buckets import TokenBucket
 from .clock import Clock, ManualClock
 from .errors import (
     AmbiguousResultError,
@@ -23,6 +24,7 @@ from .errors import (
     SchemaError,
     ScriptError,
     SerializationError,
+    TokenBucketTimeoutError,
     UnknownJobNameError,
     ValidationError,
 )
@@ -84,6 +86,8 @@ __all__ = [
     "SerializationError",
     "SyncJobContext",
     "Task",
+    "TokenBucket",
+    "TokenBucketTimeoutError",
     "UnknownJobNameError",
     "UnrecoverableError",
     "ValidationError",

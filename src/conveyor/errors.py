@@ -17,6 +17,7 @@ The tree::
     │   └── InvalidStateError         the job is not in a state that allows the operation
     ├── LockTimeoutError              a named lock (``conveyor.Lock``) was not free in time
     ├── LockNotHeldError              a named lock's holder ran out of time: it is not held
+    ├── TokenBucketTimeoutError       a token bucket would not refill within the timeout
     ├── PayloadError                  the payload cannot be stored
     │   ├── SerializationError        not JSON-encodable, or stored bytes that do not decode
     │   ├── PayloadTooLargeError
@@ -121,6 +122,10 @@ class LockNotHeldError(ConveyorError):
     """The lock's hold ran out (its TTL passed without renewal) before it was extended or
     released: another holder may have had it meanwhile, so the work it guarded may have
     overlapped."""
+
+
+class TokenBucketTimeoutError(ConveyorError, TimeoutError):
+    """``TokenBucket.acquire`` would have waited past its ``timeout``; nothing was taken."""
 
 
 class PayloadError(ConveyorError):

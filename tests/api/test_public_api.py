@@ -18,7 +18,8 @@ EXPECTED = {
     "ManualClock", "PayloadError",
     "PayloadTooLargeError", "Postpone", "ProcessJob", "Queue", "Retry", "SchemaError",
     "ScriptError",
-    "SerializationError", "SyncJobContext", "Task", "UnknownJobNameError", "UnrecoverableError",
+    "SerializationError", "SyncJobContext", "Task", "TokenBucket", "TokenBucketTimeoutError",
+    "UnknownJobNameError", "UnrecoverableError",
     "ValidationError",
     "Worker", "WorkerHooks", "WorkerSettings",
 }

@@ -1,9 +1,11 @@
-"""Named locks across processes: holders in four processes never overlap, and a holder
-SIGKILLed while it holds the lock leaves it free once its TTL has run out."""
+"""Named locks and token buckets across processes: holders in four processes never
+overlap, a holder SIGKILLed while it holds the lock leaves it free once its TTL has run
+out, and four processes taking from one bucket stay within its rate."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import os
 import signal
@@ -65,3 +67,23 @@ async def test_a_killed_holders_lock_is_free_after_its_ttl(
         await waiter.release()
     finally:
         await probe.backend.close()
+
+
+async def test_four_processes_share_one_token_bucket(process_url: str, tmp_path: Path) -> None:
+    """Four processes take 100 tokens from one bucket (20, refilled at 20 a second): in
+    no second do they get more than the burst plus a second's refill."""
+    record = tmp_path / "takes.log"
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.processes.bucket_child", process_url, "api-calls",
+            "25", str(record), cwd=ROOT, env=ENV,
+        )
+        for _ in range(4)
+    ]
+    codes = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), 120)
+    assert codes == [0, 0, 0, 0]
+    stamps = sorted(int(line) for line in record.read_text().split())
+    assert len(stamps) == 100
+    for i, start in enumerate(stamps):
+        in_window = bisect.bisect_left(stamps, start + 1000) - i
+        assert in_window <= 20 + 20 + 1, f"{in_window} tokens within 1 s from {start}"

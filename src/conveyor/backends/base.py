@@ -341,6 +341,15 @@ class Backend(abc.ABC):
         """Return when the lock may have been released, or after ``timeout_s``; the
         caller tries again either way (a release seen late costs no more than that)."""
 
+    # -- token buckets ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def take_tokens(
+        self, name: str, count: int, capacity: int, per_second: float, now_ms: int
+    ) -> int:
+        """Take ``count`` tokens from the bucket ``name`` (``capacity`` tokens, refilled
+        at ``per_second``, full when new): 0 when taken, else the ms until there would be
+        enough (nothing taken then)."""
+
     # -- reading ---------------------------------------------------------------------
     @abc.abstractmethod
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None: ...

@@ -163,6 +163,7 @@ def downgrade(path: Path, version: int) -> None:
     version 4's locks and version 3's flows."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DROP TABLE locks")  # version 4
+    conn.execute("DROP TABLE buckets")
     conn.execute("DROP TABLE flow_children")
     for column in _V3_COLUMNS:
         conn.execute(f"ALTER TABLE jobs DROP COLUMN {column}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor import Dedup, Lock, Queue, SchemaError, Worker, WorkerSettings
+from conveyor import Dedup, Lock, Queue, SchemaError, TokenBucket, Worker, WorkerSettings
 from conveyor.backends import from_url
 from conveyor.backends.sqlite import SQLiteBackend, schema
 
@@ -111,7 +111,7 @@ def test_every_schema_version_after_the_first_has_a_migration() -> None:
 
 def test_the_schema_script_splits_into_statements() -> None:
     statements = schema.statements(schema.schema_sql())
-    assert sum("CREATE TABLE" in s for s in statements) == 10
+    assert sum("CREATE TABLE" in s for s in statements) == 11
     assert all(sqlite3.complete_statement(s) for s in statements)
 
 
@@ -269,7 +269,8 @@ async def test_a_version_1_database_is_migrated_to_hold_dedup_keys(
     await first.close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DROP TABLE dedup")  # what a version-1 file looks like
-    conn.execute("DROP TABLE locks")  # ... without version 4's locks,
+    conn.execute("DROP TABLE locks")  # ... without version 4's locks and buckets,
+    conn.execute("DROP TABLE buckets")
     conn.execute("DROP TABLE flow_children")  # ... nor version 3's flows
     for column in ("parent", "on_failure", "pending_children", "child_failed", "resume",
                    "child_failed_by", "failed_by"):
@@ -286,7 +287,7 @@ async def test_a_version_1_database_is_migrated_to_hold_dedup_keys(
     assert pragma(path, "user_version") == schema.SCHEMA_VERSION
 
 
-async def test_a_version_3_database_is_migrated_to_hold_named_locks(
+async def test_a_version_3_database_is_migrated_to_hold_locks_and_buckets(
     tmp_path: Path, queue_name: str
 ) -> None:
     path = tmp_path / "v3.db"
@@ -295,6 +296,7 @@ async def test_a_version_3_database_is_migrated_to_hold_named_locks(
     await first.close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DROP TABLE locks")  # what a version-3 file looks like
+    conn.execute("DROP TABLE buckets")
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     again = Queue(queue_name, url=f"sqlite:///{path}")
@@ -302,6 +304,8 @@ async def test_a_version_3_database_is_migrated_to_hold_named_locks(
         assert (await again.get_job(kept.id)).data == "from version 3"  # type: ignore[union-attr]
         async with Lock("after-migration", backend=again.backend, timeout=0) as lock:
             assert lock.held
+        bucket = TokenBucket("after-migration", capacity=1, per_second=1, backend=again.backend)
+        assert await bucket.try_acquire()
     finally:
         await again.close()
     assert pragma(path, "user_version") == schema.SCHEMA_VERSION

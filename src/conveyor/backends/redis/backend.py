@@ -37,7 +37,7 @@ from ..base import (
 from ..stored import fetched_job
 from . import connection, reads
 from .hot import HotChannel
-from .keys import QueueKeys, lock_keys, registry_key
+from .keys import QueueKeys, bucket_key, lock_keys, registry_key
 from .loop_clients import LoopClient, LoopClients
 from .reads import text
 
@@ -413,6 +413,14 @@ class RedisBackend(Backend):
         _, released = lock_keys(self.prefix, name)
         async with _translated(self.url):
             await self._client.blpop([released], max(timeout_s, 0.001))
+
+    # -- token buckets -------------------------------------------------------------
+    async def take_tokens(
+        self, name: str, count: int, capacity: int, per_second: float, now_ms: int
+    ) -> int:
+        key = bucket_key(self.prefix, name)
+        args = [count, capacity, repr(float(per_second)), now_ms]
+        return int(await self._run("take_tokens", [key], args))
 
     # -- reading (queries in reads.py, as SQLite's) -------------------------------------
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:

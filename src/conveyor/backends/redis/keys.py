@@ -31,6 +31,7 @@ key                           type     holds
 ``<p>:queues``                set      names of known queues (outside any hash tag)
 ``{<p>:lock:<name>}``         string   a named lock: its holder's token, with a PX expiry
 ``{<p>:lock:<name>}:released`` list    a note per release, that one blocked waiter takes
+``{<p>:bucket:<name>}``       hash     a token bucket: ``tokens`` left at ``at`` (ms)
 ============================  =======  =================================================
 """
 
@@ -120,6 +121,11 @@ def lock_keys(prefix: str, name: str) -> tuple[str, str]:
     """A named lock's key and its release list, in one hash slot of their own."""
     key = f"{{{prefix}:lock:{name}}}"
     return key, key + ":released"
+
+
+def bucket_key(prefix: str, name: str) -> str:
+    """A token bucket's hash (``tokens``, ``at``), in a hash slot of its own."""
+    return f"{{{prefix}:bucket:{name}}}"
 
 
 def registry_key(prefix: str) -> str:

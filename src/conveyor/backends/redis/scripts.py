@@ -34,6 +34,7 @@ SCRIPT_NAMES = (
     "acquire_lock",
     "extend_lock",
     "release_lock",
+    "take_tokens",
 )
 
 

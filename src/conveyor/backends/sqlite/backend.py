@@ -51,6 +51,7 @@ from .ops.remove import remove
 from .ops.renew_lease import renew_lease
 from .ops.requeue import requeue
 from .ops.retry import retry
+from .ops.take_tokens import take_tokens
 from .ops.update_data import update_data
 from .ops.update_progress import update_progress
 from .url import SQLiteTarget, parse
@@ -205,6 +206,12 @@ class SQLiteBackend(Backend):
             now_version = self._watch.version()
             if version is None or now_version != version:
                 return
+
+    # -- token buckets -------------------------------------------------------------
+    async def take_tokens(
+        self, name: str, count: int, capacity: int, per_second: float, now_ms: int
+    ) -> int:
+        return await self._db.write(take_tokens, name, count, capacity, per_second, now_ms)
 
     # -- reading -------------------------------------------------------------------
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:

@@ -142,9 +142,18 @@ CREATE TABLE flow_children (
 ) WITHOUT ROWID;
 
 -- Named locks (conveyor.Lock): held by `token` while `expires_at` (lease clock ms, as a
--- worker's lease) is ahead; an expired row is free and taken over. Since schema version 4.
+-- worker's lease) is ahead; an expired row is free and taken over. Since schema version 4,
+-- as are token buckets.
 CREATE TABLE locks (
   name TEXT PRIMARY KEY,
   token TEXT NOT NULL,
   expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Token buckets (conveyor.TokenBucket): `tokens` left at `at` (ms, the callers' clock);
+-- the bucket refills from there at its rate, up to its capacity (both given by callers).
+CREATE TABLE buckets (
+  name TEXT PRIMARY KEY,
+  tokens REAL NOT NULL,
+  at INTEGER NOT NULL
 ) WITHOUT ROWID;
