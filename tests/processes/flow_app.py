@@ -10,8 +10,8 @@ ns. A count per job id tells how many times each job ran and in which process; t
 order a parent's start after its children's ends (each start follows, causally, the
 commit that followed each end).
 
-Image payload: ``{"n": "3.1"}`` (family 3, image 1), ``"work"`` seconds of simulated I/O,
-and ``"fail": true`` to make it fail.
+Image payload: ``{"n": "3.1"}`` (family 3, image 1), ``"work"`` seconds of simulated I/O
+(every kind takes it), and ``"fail": true`` to make it fail.
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ def register(queues: FlowQueues) -> None:
     @queues.image.job()
     async def image(job: JobContext[dict[str, Any]]) -> str:
         stamp("image", job)
-        if job.data.get("work"):
-            await asyncio.sleep(job.data["work"])  # stands for the I/O of a real image
+        await work(job)
         stamp("image-done", job)
         if job.data.get("fail"):
             raise RuntimeError(f"image {job.data['n']} is broken")
@@ -73,6 +72,7 @@ def register(queues: FlowQueues) -> None:
     @queues.family.job()
     async def family(job: JobContext[dict[str, Any]]) -> dict[str, Any]:
         stamp("family", job)
+        await work(job)
         values = await job.children_values()
         out = {"images": sorted(values.values()), "failed": await job.children_failures()}
         stamp("family-done", job)
@@ -81,9 +81,16 @@ def register(queues: FlowQueues) -> None:
     @queues.supplier.job()
     async def supplier(job: JobContext[dict[str, Any]]) -> dict[str, Any]:
         stamp("supplier", job)
+        await work(job)
         out = {"families": await job.children_values(), "failed": await job.children_failures()}
         stamp("supplier-done", job)
         return out
+
+
+async def work(job: JobContext[dict[str, Any]]) -> None:
+    """``"work"`` seconds of simulated I/O (a download, an upstream call)."""
+    if job.data.get("work"):
+        await asyncio.sleep(job.data["work"])
 
 
 def stamp(event: str, job: JobContext[Any]) -> None:

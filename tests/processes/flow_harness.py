@@ -63,6 +63,21 @@ class FlowRecords:
         return max(ns for event, r, _, ns in self._stamped()
                    if r in refs and event.endswith("-done"))
 
+    def most_at_once(self) -> dict[str, int]:
+        """Per kind (queue), the most of its handlers running at the same time."""
+        edges: dict[str, list[tuple[int, int]]] = {}
+        for event, _, _, ns in self._stamped():
+            kind = event.removesuffix("-done")
+            edges.setdefault(kind, []).append((ns, -1 if event.endswith("-done") else 1))
+        most = {}
+        for kind, marks in edges.items():
+            running = peak = 0
+            for _, step in sorted(marks):  # an end before a start at the same ns
+                running += step
+                peak = max(peak, running)
+            most[kind] = peak
+        return most
+
     def _stamped(self) -> list[tuple[str, str, int, int]]:
         """(event, ref, pid, ns) per whole line of the record files (as ``Records`` reads
         them, with the stamp ``Records`` leaves out)."""
