@@ -12,6 +12,8 @@ from conveyor import Queue
 from tests.conftest import missing
 from tests.support.redis_server import RedisServer, find_binary
 
+from .flow_app import FlowQueues
+from .flow_harness import FlowWorkers
 from .harness import Records, Workers
 
 PROCESS_BACKENDS = ["redis", "sqlite"]
@@ -71,3 +73,19 @@ async def producer(process_url: str, queue_name: str) -> AsyncIterator[Queue]:
     queue = Queue(queue_name, url=process_url)
     yield queue
     await queue.close()
+
+
+@pytest.fixture
+def flow_workers(records_dir: Path) -> Iterator[FlowWorkers]:
+    """Worker processes of ``tests.processes.flow_app`` (the flow tests' three queues)."""
+    started = FlowWorkers(records_dir)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+async def queues(process_url: str, queue_name: str) -> AsyncIterator[FlowQueues]:
+    """The flow tests' supplier, family and image queues under a fresh prefix."""
+    opened = FlowQueues.open(process_url, queue_name)
+    yield opened
+    await opened.close()

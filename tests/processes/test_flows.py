@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +31,6 @@ FAILING = frozenset({(0, 1), (10, 1), (20, 1), (30, 1), (40, 1)})
 UNFINISHED: tuple[JobState, ...] = (
     "waiting", "prioritized", "delayed", "active", "waiting-children", "paused"
 )
-
-
-@pytest.fixture
-def flow_workers(records_dir: Path) -> Iterator[FlowWorkers]:
-    started = FlowWorkers(records_dir)
-    yield started
-    started.close()
-
-
-@pytest.fixture
-async def queues(process_url: str, queue_name: str) -> AsyncIterator[FlowQueues]:
-    opened = FlowQueues.open(process_url, queue_name)
-    yield opened
-    await opened.close()
 
 
 # -- the tree ------------------------------------------------------------------------------

@@ -3,11 +3,6 @@ sync's 1 / 3 / 10 in one process), however much work the others have."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
-
 from conveyor import BulkJob
 
 from .flow_app import FlowQueues
@@ -15,20 +10,6 @@ from .flow_harness import FlowRecords, FlowWorkers
 from .harness import Records, until
 
 JOBS = 30
-
-
-@pytest.fixture
-def flow_workers(records_dir: Path) -> Iterator[FlowWorkers]:
-    started = FlowWorkers(records_dir)
-    yield started
-    started.close()
-
-
-@pytest.fixture
-async def queues(process_url: str, queue_name: str) -> AsyncIterator[FlowQueues]:
-    opened = FlowQueues.open(process_url, queue_name)
-    yield opened
-    await opened.close()
 
 
 async def test_a_worker_of_three_queues_keeps_each_ones_concurrency(
